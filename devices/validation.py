@@ -1,0 +1,47 @@
+"""Validation of configuration values.
+
+Every config in xbarsim is a frozen dataclass validated in ``__post_init__``.
+A bad value raises ``ValueError`` naming the field, the value and the allowed
+range, so a user sweeping parameters sees at once which knob is wrong.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def _fmt_interval(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+    left = "(" if (lo_open or lo is None) else "["
+    right = ")" if (hi_open or hi is None) else "]"
+    lo_s = "-inf" if lo is None else repr(lo)
+    hi_s = "inf" if hi is None else repr(hi)
+    return f"{left}{lo_s}, {hi_s}{right}"
+
+
+def require_number(owner: str, field: str, value: Any, lo: float | None = None, hi: float | None = None,
+                   lo_open: bool = False, hi_open: bool = False, integer: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite number in the interval.
+
+    The message names ``owner.field``, the value, and the allowed interval.
+    """
+    interval = _fmt_interval(lo, hi, lo_open, hi_open)
+    kind = "an integer" if integer else "a finite number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
+        raise ValueError(f"{owner}.{field} must be {kind} in {interval}, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}.{field} must be {kind} in {interval}, got {value!r}")
+    bad = (lo is not None and (value < lo or (lo_open and value == lo))) or \
+          (hi is not None and (value > hi or (hi_open and value == hi)))
+    if bad:
+        raise ValueError(f"{owner}.{field} = {value!r} is outside the allowed range {interval}")
+
+
+def require_choice(owner: str, field: str, value: Any, choices: tuple) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{owner}.{field} = {value!r} is not allowed; choose one of {list(choices)}")
+
+
+def require_bool(owner: str, field: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}.{field} must be True or False, got {value!r}")
