@@ -1,0 +1,436 @@
+r"""``CrossbarArray``: a weight matrix stored in resistive cells, read and written through periphery.
+
+Convention: ``W`` has shape ``(rows, cols) = (outputs, inputs)``; ``forward(x)``
+computes ``y = W x`` per sample, ``backward(d)`` the transposed read ``z = W^T d``,
+and ``update(x, d, lr)`` applies stochastic pulse trains with
+``E[dW] = -lr d^T x`` (Gokmen & Vlasov, *Front. Neurosci.* 10:333, 2016).
+
+A matrix larger than ``tile_rows x tile_cols`` is split into tiles.  Each tile
+has its own periphery (noise management, DAC, ADC, bound management, update
+management and random streams); partial sums of tiles that share outputs are
+accumulated digitally, in float32.
+
+An optional *reference* ``G_ref`` makes every read see ``W = G - G_ref``
+(differential read).  It is either one reference cell per weight, shape
+``(rows, cols)``, or one shared reference column, shape ``(cols,)``: one
+reference cell per input line, subtracted from every output.  Updates pulse
+only ``G``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from devices import DeviceConfig, IdealDevice, sample_cells
+from devices.kernels import C_B_MAX, C_B_MIN, apply_pulse_counts, decay_and_diffuse
+from devices.models import G_WRITE_NOISE
+from devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM, make_key
+from devices.validation import require_number
+
+from .config import IOConfig, UpdateConfig
+from .kernels import finalize_output, prepare_input, pulsed_update
+
+_NM_MODE = {"abs_max": 0, "none": 1, "constant": 2}
+_EMPTY2 = np.zeros((0, 0), dtype=np.float32)
+_TILE_STREAMS = 16  # stream offset between tiles
+
+
+def _normal_matrix(seed: int, stream: int, step: int, shape: tuple[int, int]) -> np.ndarray:
+    """Counter-based N(0,1) matrix (used off the hot path: programming noise)."""
+    from devices.kernels import normal  # noqa: F401  (compiled helper below)
+    return _normal_fill(np.empty(shape, dtype=np.float64), make_key(seed, stream, step))
+
+
+def _compile_normal_fill():
+    import numba
+
+    from devices.rng import normal
+
+    @numba.njit(cache=True, parallel=True)
+    def fill(out, key):
+        rows, cols = out.shape
+        for i in numba.prange(rows):
+            for j in range(cols):
+                out[i, j] = normal(key, i * cols + j, 0)
+        return out
+
+    return fill
+
+
+_normal_fill = _compile_normal_fill()
+
+
+class CrossbarArray:
+    """A (possibly tiled) crossbar holding ``rows x cols`` weights.
+
+    Args:
+        rows, cols: matrix shape ``(outputs, inputs)``.
+        device: cell model (:mod:`devices`); each cell gets its own d2d parameters.
+        io: forward periphery; ``backward_io`` (default: same as ``io``) for the
+            transposed read, which never uses bound management.
+        update: pulse-train update settings.
+        tile_rows, tile_cols: physical array size; larger matrices are tiled.
+        seed: seeds the d2d sampling and every random stream.
+    """
+
+    def __init__(self, rows: int, cols: int, device: DeviceConfig | None = None, io: IOConfig | None = None,
+                 update: UpdateConfig | None = None, seed: int = 0, backward_io: IOConfig | None = None,
+                 tile_rows: int = 512, tile_cols: int = 512) -> None:
+        require_number("CrossbarArray", "rows", rows, 1, None, integer=True)
+        require_number("CrossbarArray", "cols", cols, 1, None, integer=True)
+        require_number("CrossbarArray", "tile_rows", tile_rows, 1, None, integer=True)
+        require_number("CrossbarArray", "tile_cols", tile_cols, 1, None, integer=True)
+        require_number("CrossbarArray", "seed", seed, 0, 2**63 - 1, integer=True)
+        from devices import SoftBounds
+        self.device = device if device is not None else SoftBounds()
+        if not isinstance(self.device, DeviceConfig):
+            raise ValueError(f"CrossbarArray.device must be a devices.DeviceConfig, got {type(self.device).__name__}")
+        self.io = io if io is not None else IOConfig()
+        self.backward_io = backward_io if backward_io is not None else self.io
+        self.update_config = update if update is not None else UpdateConfig()
+        for name, val, cls in (("io", self.io, IOConfig), ("backward_io", self.backward_io, IOConfig),
+                               ("update", self.update_config, UpdateConfig)):
+            if not isinstance(val, cls):
+                raise ValueError(f"CrossbarArray.{name} must be a {cls.__name__}, got {type(val).__name__}")
+        self.rows, self.cols = int(rows), int(cols)
+        self.tile_rows, self.tile_cols = int(tile_rows), int(tile_cols)
+        self.seed = int(seed)
+        self._g = self.device.global_params()
+        self._pw_up, self._pw_down = self.device.piecewise_tables()
+        self._cell = sample_cells(self.device, (self.rows, self.cols), self.seed)
+        self._w = np.zeros((self.rows, self.cols), dtype=np.float32)
+        self._w_read = self._w if self._g[G_WRITE_NOISE] == 0 else self._w.copy()
+        self._reference: np.ndarray | None = None
+        self._read_cache: np.ndarray | None = None
+        self.tiles = [(r0, min(r0 + self.tile_rows, self.rows), c0, min(c0 + self.tile_cols, self.cols))
+                      for r0 in range(0, self.rows, self.tile_rows) for c0 in range(0, self.cols, self.tile_cols)]
+        self._pulses = np.zeros((self.rows, self.cols), dtype=np.int64)
+        self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "updates": 0,
+                        "bm_repeats": 0, "pulse_total": 0}
+        self._rng = {"forward": 0, "backward": 0, "update": 0, "program": 0, "decay": 0}
+        w0 = np.clip(0.0, self._cell[..., C_B_MIN], self._cell[..., C_B_MAX])
+        self._w[...] = w0
+        self._refresh_read(all_cells=True)
+
+    # ------------------------------------------------------------------ repr
+    def __repr__(self) -> str:
+        return (f"CrossbarArray({self.rows}x{self.cols}, device={self.device.name}, "
+                f"tiles={len(self.tiles)}, io={'perfect' if self.io.perfect else 'noisy'})")
+
+    # ---------------------------------------------------------------- weights
+    def _invalidate(self) -> None:
+        self._read_cache = None
+
+    def _refresh_read(self, all_cells: bool = False) -> None:
+        """Draw write noise for the read copy (when the device has any)."""
+        wn = self._g[G_WRITE_NOISE]
+        if wn > 0:
+            self._rng["program"] += 1
+            noise = _normal_matrix(self.seed, STREAM_PROGRAM, self._rng["program"], (self.rows, self.cols))
+            self._w_read[...] = self._w + wn * noise
+        self._invalidate()
+
+    def _read_weights(self) -> np.ndarray:
+        """Weights seen by reads: ``G_read - G_ref`` (float32, cached)."""
+        if self._reference is None:
+            return self._w_read
+        if self._read_cache is None:
+            self._read_cache = self._w_read - self._reference
+        return self._read_cache
+
+    def _check_matrix(self, name: str, a: Any, shape: tuple[int, int]) -> np.ndarray:
+        a = np.asarray(a)
+        if a.shape != shape:
+            raise ValueError(f"CrossbarArray: {name} must have shape {shape}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"CrossbarArray: {name} contains NaN or inf")
+        return a
+
+    def set_weights(self, weights: Any) -> int:
+        """Program ``W`` (rows, cols) exactly, clipped to each cell's bounds.
+
+        With a reference, programs ``G = W + G_ref``.  Write noise (if the device has
+        any) is drawn for the read copy.  Returns how many weights were clipped.
+        """
+        w = self._check_matrix("weights", weights, (self.rows, self.cols)).astype(np.float64)
+        if self._reference is not None:
+            w = w + self._reference
+        lo, hi = self._cell[..., C_B_MIN], self._cell[..., C_B_MAX]
+        clipped = int(np.count_nonzero((w < lo) | (w > hi)))
+        self._w[...] = np.clip(w, lo, hi)
+        self._refresh_read(all_cells=True)
+        return clipped
+
+    def get_weights(self) -> np.ndarray:
+        """The stored weights ``G - G_ref`` (float32 copy, without read/write noise)."""
+        w = self._w.copy()
+        if self._reference is not None:
+            w -= self._reference
+        return w
+
+    def get_conductances(self) -> np.ndarray:
+        """The programmable cells ``G`` in weight units (float32 copy)."""
+        return self._w.copy()
+
+    @property
+    def reference(self) -> np.ndarray | None:
+        return None if self._reference is None else self._reference.copy()
+
+    def set_reference(self, reference: Any | None) -> None:
+        """Set ``G_ref`` (shape (rows, cols) or shared column (cols,)); ``None`` removes it.
+
+        The stored conductances ``G`` stay as they are, so the effective weights change.
+        """
+        if reference is None:
+            self._reference = None
+        else:
+            ref = np.asarray(reference, dtype=np.float32)
+            if ref.shape not in ((self.rows, self.cols), (self.cols,)):
+                raise ValueError(f"CrossbarArray.set_reference: shape must be {(self.rows, self.cols)} "
+                                 f"or ({self.cols},), got {ref.shape}")
+            if not np.all(np.isfinite(ref)):
+                raise ValueError("CrossbarArray.set_reference: reference contains NaN or inf")
+            self._reference = np.ascontiguousarray(np.broadcast_to(ref, (self.rows, self.cols))) \
+                if ref.ndim == 2 else ref.copy()
+        self._invalidate()
+
+    @property
+    def cell_params(self) -> np.ndarray:
+        """Per-cell device parameters, ``(rows, cols, N_CELL)`` (see devices.kernels)."""
+        return self._cell
+
+    # ------------------------------------------------------------------ reads
+    def _as_batch(self, name: str, a: Any, n: int) -> np.ndarray:
+        a = np.asarray(a, dtype=np.float32)
+        if a.ndim == 1:
+            a = a[None, :]
+        if a.ndim != 2 or a.shape[1] != n:
+            raise ValueError(f"CrossbarArray: {name} must have shape (batch, {n}), got {np.shape(a)}")
+        return np.ascontiguousarray(a)
+
+    def _read(self, x: np.ndarray, w: np.ndarray, transposed: bool, io: IOConfig, stream: int,
+              ctr: int, bound_management: bool) -> np.ndarray:
+        """One tile's read through the periphery (see IOConfig for the steps)."""
+        if io.perfect:
+            return x @ w if transposed else x @ w.T
+        batch = x.shape[0]
+        n_out = w.shape[1] if transposed else w.shape[0]
+        xq = np.empty_like(x)
+        scale = np.zeros(batch, dtype=np.float64)
+        factor = np.ones(batch, dtype=np.float64)
+        nm = _NM_MODE[io.noise_management]
+        prepare_input(x, xq, scale, nm, io.nm_thres, factor, io.inp_step, io.inp_bound, io.inp_noise,
+                      self.seed, stream, ctr * 16)
+        y = xq @ w if transposed else xq @ w.T
+        wstd = self._weight_noise_std(xq, w, transposed, io)
+        active = np.ones(batch, dtype=np.bool_)
+        sat = finalize_output(y, active, wstd, io.out_noise, io.out_step, io.out_bound, self.seed, stream,
+                              ctr * 16, True)
+        adc = batch * n_out
+        if bound_management and io.bound_management == "iterative" and sat.any():
+            limit = io.max_bm_factor
+            if io.inp_res > 0:
+                limit = min(limit, io.max_bm_res / io.inp_res)
+            it = 0
+            while sat.any():
+                grow = sat & (factor * 2.0 <= limit)
+                if not grow.any():
+                    break
+                it += 1
+                idx = np.nonzero(grow)[0]
+                factor[idx] *= 2.0
+                xs = np.ascontiguousarray(x[idx])
+                xqs = np.empty_like(xs)
+                sc = np.zeros(idx.size)
+                prepare_input(xs, xqs, sc, nm, io.nm_thres, factor[idx], io.inp_step, io.inp_bound,
+                              io.inp_noise, self.seed, stream, ctr * 16 + it)
+                ys = xqs @ w.T
+                ws = self._weight_noise_std(xqs, w, False, io)
+                sat_s = finalize_output(ys, np.ones(idx.size, dtype=np.bool_), ws, io.out_noise, io.out_step,
+                                        io.out_bound, self.seed, stream, ctr * 16 + it, True)
+                y[idx] = ys
+                sat[:] = False
+                sat[idx] = sat_s
+                adc += idx.size * n_out
+                self._counts["bm_repeats"] += idx.size
+        self._counts["adc"] += adc
+        y *= (scale * factor).astype(np.float32)[:, None]
+        return y
+
+    @staticmethod
+    def _weight_noise_std(xq: np.ndarray, w: np.ndarray, transposed: bool, io: IOConfig) -> np.ndarray:
+        if io.w_noise == 0 or io.w_noise_type == "none":
+            return _EMPTY2
+        if io.w_noise_type == "additive_constant":
+            n_out = w.shape[1] if transposed else w.shape[0]
+            norm = np.sqrt(np.einsum("bj,bj->b", xq, xq))
+            return np.repeat((io.w_noise * norm)[:, None], n_out, axis=1).astype(np.float32)
+        x2 = xq * xq
+        aw = np.abs(w)
+        var = x2 @ aw if transposed else x2 @ aw.T
+        return (io.w_noise * np.sqrt(var)).astype(np.float32)
+
+    def forward(self, x: Any) -> np.ndarray:
+        """``y = W x`` for a batch ``x`` of shape (batch, cols) -> (batch, rows), float32."""
+        x = self._as_batch("x", x, self.cols)
+        w = self._read_weights()
+        ctr = self._rng["forward"]
+        self._rng["forward"] += 1
+        if len(self.tiles) == 1:
+            y = self._read(x, w, False, self.io, STREAM_FORWARD, ctr, True)
+        else:
+            y = np.zeros((x.shape[0], self.rows), dtype=np.float32)
+            for t, (r0, r1, c0, c1) in enumerate(self.tiles):
+                y[:, r0:r1] += self._read(np.ascontiguousarray(x[:, c0:c1]), w[r0:r1, c0:c1], False, self.io,
+                                          STREAM_FORWARD + _TILE_STREAMS * t, ctr, True)
+        self._counts["forward_mvm"] += x.shape[0] * len(self.tiles)
+        self._counts["dac"] += x.shape[0] * sum(c1 - c0 for (_, _, c0, c1) in self.tiles)
+        return y
+
+    def backward(self, d: Any) -> np.ndarray:
+        """Transposed read ``z = W^T d`` for ``d`` (batch, rows) -> (batch, cols), float32."""
+        d = self._as_batch("d", d, self.rows)
+        w = self._read_weights()
+        ctr = self._rng["backward"]
+        self._rng["backward"] += 1
+        if len(self.tiles) == 1:
+            z = self._read(d, w, True, self.backward_io, STREAM_BACKWARD, ctr, False)
+        else:
+            z = np.zeros((d.shape[0], self.cols), dtype=np.float32)
+            for t, (r0, r1, c0, c1) in enumerate(self.tiles):
+                z[:, c0:c1] += self._read(np.ascontiguousarray(d[:, r0:r1]), w[r0:r1, c0:c1], True,
+                                          self.backward_io, STREAM_BACKWARD + _TILE_STREAMS * t, ctr, False)
+        self._counts["backward_mvm"] += d.shape[0] * len(self.tiles)
+        self._counts["dac"] += d.shape[0] * sum(r1 - r0 for (r0, r1, _, _) in self.tiles)
+        return z
+
+    # ---------------------------------------------------------------- updates
+    def update(self, x: Any, d: Any, lr: float) -> int:
+        """Pulsed update with ``E[dW] = -lr d^T x``; samples are applied one after another.
+
+        Returns the number of pulses applied (0 for :class:`IdealDevice`, whose update is exact).
+        """
+        x = self._as_batch("x", x, self.cols)
+        d = self._as_batch("d", d, self.rows)
+        if x.shape[0] != d.shape[0]:
+            raise ValueError(f"CrossbarArray.update: x and d batch sizes differ ({x.shape[0]} vs {d.shape[0]})")
+        require_number("CrossbarArray.update", "lr", float(lr), 0.0, None)
+        batch = x.shape[0]
+        step0 = self._rng["update"]
+        self._rng["update"] += batch
+        total = 0
+        if isinstance(self.device, IdealDevice):
+            self._w -= np.float32(lr) * (d.T @ x)
+        elif lr > 0:
+            up = self.update_config
+            for t, (r0, r1, c0, c1) in enumerate(self.tiles):
+                total += int(pulsed_update(
+                    self._w[r0:r1, c0:c1], self._w_read[r0:r1, c0:c1], self._cell[r0:r1, c0:c1], self._g,
+                    self._pw_up, self._pw_down, np.ascontiguousarray(x[:, c0:c1]),
+                    np.ascontiguousarray(d[:, r0:r1]), float(lr), float(self.device.dw_min), int(up.desired_bl),
+                    bool(up.update_management), bool(up.update_bl_management), self.seed,
+                    _TILE_STREAMS * t, step0, self._pulses[r0:r1, c0:c1]))
+        self._counts["updates"] += batch
+        self._counts["pulse_total"] += total
+        self._post_update()
+        self._invalidate()
+        return total
+
+    def _post_update(self) -> None:
+        """Decay and diffusion, once per update call (aihwkit: once per mini-batch)."""
+        if getattr(self.device, "lifetime", 0) > 0 or getattr(self.device, "diffusion", 0) > 0:
+            self._rng["decay"] += 1
+            before = self._w.copy() if self._w_read is not self._w else None
+            decay_and_diffuse(self._w, self._cell, self.seed, self._rng["decay"])
+            if before is not None:
+                self._w_read += self._w - before
+
+    def decay(self, n: int = 1) -> None:
+        """Apply ``n`` decay/diffusion calls (drift of an idle array)."""
+        for _ in range(int(n)):
+            self._post_update()
+        self._invalidate()
+
+    def apply_pulses(self, up_mask: Any, n: Any = 1) -> None:
+        """Raw pulses for device characterisation: ``n`` up pulses where ``up_mask``, else down.
+
+        ``n`` is an int or a (rows, cols) integer array (0 = no pulse).
+        """
+        if isinstance(self.device, IdealDevice):
+            raise ValueError("CrossbarArray.apply_pulses: IdealDevice is not pulsed")
+        up_mask = np.asarray(up_mask, dtype=bool)
+        if up_mask.shape != (self.rows, self.cols):
+            raise ValueError(f"CrossbarArray.apply_pulses: up_mask must have shape {(self.rows, self.cols)}")
+        n_arr = np.broadcast_to(np.asarray(n, dtype=np.int64), (self.rows, self.cols))
+        if np.any(n_arr < 0):
+            raise ValueError("CrossbarArray.apply_pulses: n must be >= 0")
+        counts = np.where(up_mask, n_arr, -n_arr).astype(np.int64)
+        self._rng["update"] += 1
+        apply_pulse_counts(self._w, self._w_read, counts, self._cell, self._g, self._pw_up, self._pw_down,
+                           self.seed, (1 << 40) + self._rng["update"], self._pulses, 0, 0, self.cols)
+        self._counts["pulse_total"] += int(np.abs(counts).sum())
+        self._invalidate()
+
+    # --------------------------------------------------------------- counters
+    @property
+    def counters(self) -> dict:
+        """Operation counters: MVMs (per tile), DAC/ADC conversions, updates, pulses per cell."""
+        out: dict[str, Any] = dict(self._counts)
+        out["pulses"] = self._pulses
+        return out
+
+    def reset_counters(self) -> None:
+        for k in self._counts:
+            self._counts[k] = 0
+        self._pulses[...] = 0
+
+    # ------------------------------------------------------------------ state
+    def config_dict(self) -> dict:
+        return {"rows": self.rows, "cols": self.cols, "device": self.device.to_dict(), "io": self.io.to_dict(),
+                "backward_io": self.backward_io.to_dict(), "update": self.update_config.to_dict(),
+                "tile_rows": self.tile_rows, "tile_cols": self.tile_cols, "seed": self.seed}
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume bit-identically (copies)."""
+        return {
+            "config": self.config_dict(),
+            "weights": self._w.copy(),
+            "weights_read": self._w_read.copy(),
+            "cell": self._cell.copy(),
+            "reference": None if self._reference is None else self._reference.copy(),
+            "pulses": self._pulses.copy(),
+            "counters": dict(self._counts),
+            "rng": dict(self._rng),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        cfg = state["config"]
+        if (cfg["rows"], cfg["cols"]) != (self.rows, self.cols):
+            raise ValueError(f"CrossbarArray.load_state_dict: shape {(cfg['rows'], cfg['cols'])} does not match "
+                             f"{(self.rows, self.cols)}")
+        self._w[...] = state["weights"]
+        if self._w_read is not self._w:
+            self._w_read[...] = state["weights_read"]
+        self._cell[...] = state["cell"]
+        ref = state.get("reference")
+        self._reference = None if ref is None else np.array(ref, dtype=np.float32)
+        self._pulses[...] = state["pulses"]
+        self._counts.update({k: int(v) for k, v in state["counters"].items()})
+        self._rng.update({k: int(v) for k, v in state["rng"].items()})
+        self._invalidate()
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "CrossbarArray":
+        cfg = state["config"]
+        arr = cls(cfg["rows"], cfg["cols"], device=DeviceConfig.from_dict(cfg["device"]),
+                  io=IOConfig.from_dict(cfg["io"]), update=UpdateConfig.from_dict(cfg["update"]), seed=cfg["seed"],
+                  backward_io=IOConfig.from_dict(cfg["backward_io"]), tile_rows=cfg["tile_rows"],
+                  tile_cols=cfg["tile_cols"])
+        arr.load_state_dict(state)
+        return arr
+
+
+__all__ = ["CrossbarArray"]
+_ = math
