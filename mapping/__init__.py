@@ -1,1 +1,15 @@
-"""xbarsim.mapping"""
+"""xbarsim.mapping: how a DNN is placed on crossbar arrays.
+
+``AnalogLinear`` / ``AnalogConv2d`` are drop-in ``nn.Linear`` / ``nn.Conv2d``
+backed by one :class:`crossbar.CrossbarArray` each; ``convert_to_analog``
+swaps them into an existing model; ``AnalogConfig`` says how a layer is placed.
+"""
+from .analog_function import AnalogMVM, PendingUpdate, clear_pending_update, pop_pending_update
+from .config import AnalogConfig
+from .convert import convert_to_analog, replace_layers
+from .layers import AnalogConv2d, AnalogLayer, AnalogLinear
+
+__all__ = [
+    "AnalogConfig", "AnalogLayer", "AnalogLinear", "AnalogConv2d", "convert_to_analog", "replace_layers",
+    "AnalogMVM", "PendingUpdate", "pop_pending_update", "clear_pending_update",
+]

@@ -1,1 +1,9 @@
-"""xbarsim.training"""
+"""xbarsim.training: how analog networks learn.
+
+``AnalogSGD`` trains in-situ layers with pulsed updates; ``convert_to_hwa`` /
+``program`` do hardware-aware training for inference.
+"""
+from .analog_sgd import AnalogSGD
+from .hwa import HWAConv2d, HWALinear, convert_to_hwa, hwa_read, program
+
+__all__ = ["AnalogSGD", "HWALinear", "HWAConv2d", "convert_to_hwa", "program", "hwa_read"]

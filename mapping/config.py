@@ -1,0 +1,150 @@
+r"""``AnalogConfig``: how one torch layer is placed on a crossbar array.
+
+One frozen, validated dataclass gathers everything a layer needs to build its
+:class:`crossbar.CrossbarArray` (device, forward/backward periphery, pulsed
+update, tile size, bias placement) plus the few fields that only matter for
+hardware-aware training for inference (``training.hwa``):
+
+``hwa_weight_noise`` (:math:`\sigma_w`)
+    During hardware-aware training every forward pass uses
+    :math:`\tilde W = W + \sigma_w \max|W|\,\xi`, :math:`\xi\sim N(0,1)` fresh
+    per weight and per pass (additive noise relative to the layer's largest
+    weight; aihwkit calls this a *weight modifier*).
+``programming_noise`` (:math:`\sigma_p`)
+    When trained weights are written into arrays (``training.program``) each
+    cell receives :math:`W_{prog} = W + \sigma_p \max|W|\,\xi` once
+    (write-verify residual of the programming step).
+
+It round-trips through :meth:`AnalogConfig.to_dict` / :meth:`AnalogConfig.from_dict`
+(plain JSON-able values), which is how it is stored in checkpoints and HDF5
+attributes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from crossbar import IOConfig, UpdateConfig
+from devices import ConstantStep, DeviceConfig
+
+__all__ = ["AnalogConfig"]
+
+
+def _require_nonnegative(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"AnalogConfig.{name} must be a finite number >= 0, got {value!r}")
+
+
+def _require_tile(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"AnalogConfig.{name} must be an int >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class AnalogConfig:
+    """Placement of one layer on a crossbar array.
+
+    Parameters
+    ----------
+    device:
+        Cell model (any :class:`devices.DeviceConfig`), default
+        :class:`devices.ConstantStep` as aihwkit's ``SingleRPUConfig``.
+    io:
+        Forward-read periphery (DAC, ADC, noise, bound management).
+    backward_io:
+        Periphery of the transposed read used for the input gradient;
+        ``None`` means "same as ``io``" (aihwkit's default).
+    update:
+        Pulsed-update settings (``desired_bl``, update management, ...).
+    tile_rows, tile_cols:
+        Physical tile size; the array tiles itself and sums partial
+        results digitally.
+    analog_bias:
+        ``False`` (default): the bias is a digital ``nn.Parameter`` trained by
+        plain SGD.  ``True``: the bias is one extra array column driven by a
+        constant input 1, so it sees the same device and periphery as the
+        weights and is trained by pulses.
+    hwa_weight_noise:
+        Hardware-aware training only: relative std :math:`\\sigma_w` of the
+        additive weight noise injected in every training forward pass
+        (see module docstring).  ``0`` disables it.
+    programming_noise:
+        Hardware-aware training only: relative std :math:`\\sigma_p` of the
+        one-off programming error applied by ``training.program``.
+    """
+
+    device: DeviceConfig = field(default_factory=ConstantStep)
+    io: IOConfig = field(default_factory=IOConfig)
+    backward_io: Optional[IOConfig] = None
+    update: UpdateConfig = field(default_factory=UpdateConfig)
+    tile_rows: int = 512
+    tile_cols: int = 512
+    analog_bias: bool = False
+    hwa_weight_noise: float = 0.0
+    programming_noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.device, DeviceConfig):
+            raise ValueError(f"AnalogConfig.device must be a devices.DeviceConfig (e.g. SoftBounds()), "
+                             f"got {self.device!r}")
+        if not isinstance(self.io, IOConfig):
+            raise ValueError(f"AnalogConfig.io must be a crossbar.IOConfig, got {self.io!r}")
+        if self.backward_io is not None and not isinstance(self.backward_io, IOConfig):
+            raise ValueError(f"AnalogConfig.backward_io must be None or a crossbar.IOConfig, "
+                             f"got {self.backward_io!r}")
+        if not isinstance(self.update, UpdateConfig):
+            raise ValueError(f"AnalogConfig.update must be a crossbar.UpdateConfig, got {self.update!r}")
+        _require_tile("tile_rows", self.tile_rows)
+        _require_tile("tile_cols", self.tile_cols)
+        if not isinstance(self.analog_bias, bool):
+            raise ValueError(f"AnalogConfig.analog_bias must be True or False, got {self.analog_bias!r}")
+        _require_nonnegative("hwa_weight_noise", self.hwa_weight_noise)
+        _require_nonnegative("programming_noise", self.programming_noise)
+
+    # ------------------------------------------------------------------
+    def replace(self, **changes: Any) -> "AnalogConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def effective_backward_io(self) -> IOConfig:
+        """The periphery actually used by the backward read."""
+        return self.io if self.backward_io is None else self.backward_io
+
+    def array_kwargs(self) -> dict:
+        """Keyword arguments for :class:`crossbar.CrossbarArray` (all but shape and seed)."""
+        return dict(device=self.device, io=self.io, update=self.update, backward_io=self.backward_io,
+                    tile_rows=self.tile_rows, tile_cols=self.tile_cols)
+
+    def to_dict(self) -> dict:
+        """Plain (JSON-able) dict; inverse of :meth:`from_dict`."""
+        return {
+            "device": self.device.to_dict(),
+            "io": self.io.to_dict(),
+            "backward_io": None if self.backward_io is None else self.backward_io.to_dict(),
+            "update": self.update.to_dict(),
+            "tile_rows": self.tile_rows,
+            "tile_cols": self.tile_cols,
+            "analog_bias": self.analog_bias,
+            "hwa_weight_noise": self.hwa_weight_noise,
+            "programming_noise": self.programming_noise,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AnalogConfig":
+        d = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"AnalogConfig has no field(s) {unknown}; known: {sorted(known)}")
+        if isinstance(d.get("device"), dict):
+            d["device"] = DeviceConfig.from_dict(d["device"])
+        if isinstance(d.get("io"), dict):
+            d["io"] = IOConfig.from_dict(d["io"])
+        if isinstance(d.get("backward_io"), dict):
+            d["backward_io"] = IOConfig.from_dict(d["backward_io"])
+        if isinstance(d.get("update"), dict):
+            d["update"] = UpdateConfig.from_dict(d["update"])
+        return cls(**d)
