@@ -18,15 +18,14 @@ only ``G``.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from devices import DeviceConfig, IdealDevice, sample_cells
-from devices.kernels import C_B_MAX, C_B_MIN, apply_pulse_counts, decay_and_diffuse
+from devices.kernels import C_B_MAX, C_B_MIN, apply_pulse_counts, decay_and_diffuse, normal_matrix
 from devices.models import G_WRITE_NOISE
-from devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM, make_key
+from devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM
 from devices.validation import require_number
 
 from .config import IOConfig, UpdateConfig
@@ -35,31 +34,6 @@ from .kernels import finalize_output, prepare_input, pulsed_update
 _NM_MODE = {"abs_max": 0, "none": 1, "constant": 2}
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 _TILE_STREAMS = 16  # stream offset between tiles
-
-
-def _normal_matrix(seed: int, stream: int, step: int, shape: tuple[int, int]) -> np.ndarray:
-    """Counter-based N(0,1) matrix (used off the hot path: programming noise)."""
-    from devices.kernels import normal  # noqa: F401  (compiled helper below)
-    return _normal_fill(np.empty(shape, dtype=np.float64), make_key(seed, stream, step))
-
-
-def _compile_normal_fill():
-    import numba
-
-    from devices.rng import normal
-
-    @numba.njit(cache=True, parallel=True)
-    def fill(out, key):
-        rows, cols = out.shape
-        for i in numba.prange(rows):
-            for j in range(cols):
-                out[i, j] = normal(key, i * cols + j, 0)
-        return out
-
-    return fill
-
-
-_normal_fill = _compile_normal_fill()
 
 
 class CrossbarArray:
@@ -128,7 +102,7 @@ class CrossbarArray:
         wn = self._g[G_WRITE_NOISE]
         if wn > 0:
             self._rng["program"] += 1
-            noise = _normal_matrix(self.seed, STREAM_PROGRAM, self._rng["program"], (self.rows, self.cols))
+            noise = normal_matrix(self.seed, STREAM_PROGRAM, self._rng["program"], self.rows, self.cols)
             self._w_read[...] = self._w + wn * noise
         self._invalidate()
 
@@ -433,4 +407,3 @@ class CrossbarArray:
 
 
 __all__ = ["CrossbarArray"]
-_ = math

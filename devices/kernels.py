@@ -188,3 +188,14 @@ def decay_and_diffuse(w, cell, seed, step):
             if x < c[C_B_MIN]:
                 x = c[C_B_MIN]
             w[i, j] = x
+
+
+@numba.njit(cache=True, parallel=True)
+def normal_matrix(seed, stream, step, rows, cols):
+    """A (rows, cols) matrix of N(0,1) deviates from the counter-based generator."""
+    key = make_key(seed, stream, step)
+    out = np.empty((rows, cols), dtype=np.float64)
+    for i in numba.prange(rows):
+        for j in range(cols):
+            out[i, j] = normal(key, i * cols + j, 0)
+    return out
