@@ -18,6 +18,28 @@ from devices.kernels import model_scalars, pulse_once
 from devices.models import G_WRITE_NOISE
 from devices.rng import STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal, rand64
 
+def serial_and_parallel(py_func):
+    """Compile ``py_func`` twice: serial (``prange`` runs as ``range``) and parallel.
+
+    Launching numba's thread pool costs tens of microseconds, more than the whole
+    work of a batch-10 read of a small layer, so callers pick the variant by work
+    size.  The copies get distinct qualified names so their on-disk caches differ.
+    """
+    import types as _pytypes
+
+    def clone(suffix):
+        f = _pytypes.FunctionType(py_func.__code__, py_func.__globals__, py_func.__name__ + suffix,
+                                  py_func.__defaults__, py_func.__closure__)
+        f.__qualname__ = py_func.__qualname__ + suffix
+        f.__doc__ = py_func.__doc__
+        return f
+
+    return (numba.njit(cache=True)(clone("_serial")),
+            numba.njit(cache=True, parallel=True)(clone("_parallel")))
+
+
+PARALLEL_MIN_WORK = 1 << 16  # elements (reads) or row*col*sample visits (updates)
+
 _U32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 _ONE = np.uint64(1)
@@ -75,8 +97,7 @@ def update_coefficients(x_max, d_max, lr, dw_min, desired_bl, update_management,
     return bl, a, b
 
 
-@numba.njit(cache=True, parallel=True)
-def pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
+def _pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
                   update_bl_management, seed, stream_offset, step0, counts):
     """Apply a batch of stochastic pulse-train updates, one sample after another.
 
@@ -181,8 +202,7 @@ def pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_
     return total.sum()
 
 
-@numba.njit(cache=True, parallel=True)
-def prepare_input(x, out, scale, nm_mode, nm_thres, bm_factor, step, bound, noise, seed, stream, step_ctr):
+def _prepare_input(x, out, scale, nm_mode, nm_thres, bm_factor, step, bound, noise, seed, stream, step_ctr):
     """Noise management + DAC: ``out = clip(round(x / (s f) / step) step, ±bound) + noise xi``.
 
     ``nm_mode``: 0 abs_max, 1 none, 2 constant.  ``scale[b]`` receives ``s`` (before
@@ -227,8 +247,7 @@ def prepare_input(x, out, scale, nm_mode, nm_thres, bm_factor, step, bound, nois
             out[b, j] = v
 
 
-@numba.njit(cache=True, parallel=True)
-def finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, stream, step_ctr, test_negative):
+def _finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, stream, step_ctr, test_negative):
     """Weight noise, output noise and ADC on ``y`` in place; returns per-sample saturation flags.
 
     ``w_noise_std[b, i]`` is the std of the weight noise of output ``i`` (zeros for none).
@@ -259,3 +278,27 @@ def finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, stream
             y[b, i] = v
         saturated[b] = sat
     return saturated
+
+
+pulsed_update_serial, pulsed_update_parallel = serial_and_parallel(_pulsed_update)
+prepare_input_serial, prepare_input_parallel = serial_and_parallel(_prepare_input)
+finalize_output_serial, finalize_output_parallel = serial_and_parallel(_finalize_output)
+
+
+def pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, *args):
+    """Dispatch :func:`_pulsed_update` to the serial or parallel build by work size."""
+    work = x.shape[0] * w.shape[0] * w.shape[1]
+    fn = pulsed_update_parallel if work >= 4 * PARALLEL_MIN_WORK else pulsed_update_serial
+    return fn(w, w_read, cell, g, pw_up, pw_down, x, d, *args)
+
+
+def prepare_input(x, *args):
+    """Dispatch :func:`_prepare_input` by work size."""
+    fn = prepare_input_parallel if x.size >= PARALLEL_MIN_WORK else prepare_input_serial
+    return fn(x, *args)
+
+
+def finalize_output(y, *args):
+    """Dispatch :func:`_finalize_output` by work size."""
+    fn = finalize_output_parallel if y.size >= PARALLEL_MIN_WORK else finalize_output_serial
+    return fn(y, *args)

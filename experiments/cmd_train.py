@@ -1,0 +1,187 @@
+"""``xbarsim train``: in-situ training of the 784-256-128-10 MLP on crossbar arrays.
+
+Writes one HDF5 file (``--out``) holding the full config, the per-epoch curves and
+the pulse statistics, plus a checkpoint beside it (``FILE.ckpt.pt``) that
+``--resume`` continues from, bit-identically.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        low = text.lower()
+        if low in ("true", "false"):
+            return low == "true"
+        return text
+
+
+def apply_set_overrides(params: dict, assignments: list[str]) -> dict:
+    """Fold ``--set FIELD=VALUE`` items into train parameters.
+
+    ``FIELD`` is a train field (``epochs``, ``hidden``, ...), a device field
+    (``dw_min``, ``up_down``, or ``device.dw_min``), ``io.FIELD`` or ``update.FIELD``.
+    """
+    from crossbar import IOConfig, UpdateConfig
+    from experiments.train import TrainConfig
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    io_fields = {f.name for f in dataclasses.fields(IOConfig)}
+    update_fields = {f.name for f in dataclasses.fields(UpdateConfig)}
+    out = dict(params)
+    for item in assignments:
+        if "=" not in item:
+            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        value = _parse_value(raw.strip())
+        if key.startswith("io."):
+            if key[3:] not in io_fields:
+                raise ValueError(f"--set {key}: IOConfig has no field {key[3:]!r}; known: {sorted(io_fields)}")
+            out.setdefault("io_params", {})[key[3:]] = value
+        elif key.startswith("update."):
+            if key[7:] not in update_fields:
+                raise ValueError(f"--set {key}: UpdateConfig has no field {key[7:]!r}; known: {sorted(update_fields)}")
+            out.setdefault("update_params", {})[key[7:]] = value
+        elif key.startswith("device."):
+            out.setdefault("device_params", {})[key[7:]] = value
+        elif key in train_fields:
+            out[key] = value
+        else:  # a device field; the device model validates the name
+            out.setdefault("device_params", {})[key] = value
+    return out
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from devices import device_names
+    from experiments.train import PRESETS
+    p = sub.add_parser(
+        "train",
+        help="in-situ training of a 784-256-128-10 sigmoid MLP on soft-bound RRAM (the main job)",
+        description="Train a 784-256-128-10 sigmoid MLP in-situ on crossbar arrays with pulsed updates, "
+                    "on Fashion-MNIST (or MNIST), and write curves and pulse statistics to HDF5.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                   help="starting configuration: default (the main job), smoke (seconds, shipped subset "
+                        "sizes), aihwkit (aihwkit defaults, batch 10, lr 0.5)")
+    p.add_argument("--device", default=None, help=f"device model: {', '.join(device_names())}")
+    p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", dest="assignments",
+                   help="override any field: device (dw_min=0.002 up_down=0.3), io.FIELD, update.FIELD, "
+                        "or a train field (hidden=[300,100])")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None, help="initial learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--fp", action="store_true", help="floating-point baseline (no arrays)")
+    mode.add_argument("--hwa", action="store_true", help="hardware-aware training, evaluated on programmed arrays")
+    p.add_argument("--dataset", choices=("fashion-mnist", "mnist"), default=None)
+    p.add_argument("--data-dir", default=None, help="directory holding the IDX files")
+    p.add_argument("--out", default=os.path.join("runs", "train.h5"), help="HDF5 result file")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
+    p.add_argument("--json", action="store_true", help="print one final JSON line (config, accuracy, seconds)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _collect_params(args: argparse.Namespace) -> dict:
+    from experiments.train import PRESETS
+    params = dict(PRESETS[args.preset])
+    for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("device", "device"),
+                      ("dataset", "dataset"), ("data_dir", "data_dir")):
+        value = getattr(args, flag)
+        if value is not None:
+            params[key] = value
+    if args.fp:
+        params["fp"] = True
+    if args.hwa:
+        params["hwa"] = True
+    return apply_set_overrides(params, args.assignments)
+
+
+def xbarsim_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("xbarsim")
+    except Exception:  # noqa: BLE001 - running from a source tree without install
+        return "0+source"
+
+
+def _write_h5(path: str, config: dict, seed: int, history: dict, status: str, extra: dict) -> None:
+    import h5py
+    import numpy as np
+    with h5py.File(path, "a") as f:
+        g = f.require_group("run")
+        if "status" in g.attrs:
+            del g.attrs["status"]
+        g.attrs["config"] = json.dumps(config, sort_keys=True)
+        g.attrs["seed"] = seed
+        g.attrs["xbarsim_version"] = xbarsim_version()
+        g.attrs["host"] = socket.gethostname()
+        for k, v in extra.items():
+            g.attrs[k] = v if not isinstance(v, (dict, list)) else json.dumps(v)
+        for key in ("test_acc", "train_loss", "epoch_seconds", "lr"):
+            if key in g:
+                del g[key]
+            g.create_dataset(key, data=np.asarray(history.get(key, []), dtype=np.float64))
+        g.attrs["status"] = status  # written last: a crash never leaves a run looking complete
+        f.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from experiments.train import TrainConfig, run_train
+    try:
+        params = _collect_params(args)
+        config = TrainConfig.from_dict(params)
+    except (ValueError, TypeError) as exc:
+        print(f"xbarsim train: {exc}", file=sys.stderr)
+        return 2
+    if args.seed < 0:
+        print(f"xbarsim train: --seed must be >= 0, got {args.seed}", file=sys.stderr)
+        return 2
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(out_dir, exist_ok=True)
+    ckpt = args.out + ".ckpt.pt"
+    if not args.resume and os.path.exists(args.out):
+        os.remove(args.out)
+        if os.path.exists(ckpt):
+            os.remove(ckpt)
+    started = time.time()
+    mode = "floating point" if config.fp else ("hardware-aware" if config.hwa else f"in-situ on {config.device}")
+    print(f"xbarsim train: {mode}, {config.epochs} epochs, batch {config.batch_size}, lr {config.lr} "
+          f"({config.lr_schedule}), seed {args.seed}", file=sys.stderr)
+
+    def on_epoch(epoch: int, history: dict) -> None:
+        print(f"epoch {epoch + 1:3d}/{config.epochs}  test_acc {history['test_acc'][-1]:.4f}  "
+              f"train_loss {history['train_loss'][-1]:.4f}  {history['epoch_seconds'][-1]:.1f} s",
+              file=sys.stderr, flush=True)
+        _write_h5(args.out, config.to_dict(), args.seed, history, "running", {"started": started})
+
+    try:
+        result = run_train(config, seed=args.seed, progress=not args.no_progress, checkpoint_path=ckpt,
+                           resume=args.resume, on_epoch=on_epoch)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"xbarsim train: {exc}", file=sys.stderr)
+        return 2
+    finished = time.time()
+    _write_h5(args.out, config.to_dict(), args.seed, result, "complete",
+              {"started": started, "finished": finished, "wall_s": finished - started,
+               "data_source": result["data_source"], "pulses": result["pulses"]})
+    print(f"final test accuracy {result['final_test_acc']:.4f}; results in {args.out}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"config": config.to_dict(), "seed": args.seed, "test_acc": result["test_acc"],
+                          "epoch_seconds": result["epoch_seconds"], "data_source": result["data_source"]}))
+    return 0
