@@ -14,8 +14,8 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
-from devices.kernels import model_scalars, pulse_once
-from devices.models import G_WRITE_NOISE
+from devices.kernels import noise_scalars, pulse_once, specialise
+from devices.models import G_MODEL, G_WRITE_NOISE
 from devices.rng import STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal, rand64
 
 def serial_and_parallel(py_func):
@@ -38,7 +38,8 @@ def serial_and_parallel(py_func):
             numba.njit(cache=True, parallel=True)(clone("_parallel")))
 
 
-PARALLEL_MIN_WORK = 1 << 16  # elements (reads) or row*col*sample visits (updates)
+PARALLEL_MIN_WORK = 1 << 16
+MODEL = -1  # device model id, a compile-time constant in specialise() builds  # elements (reads) or row*col*sample visits (updates)
 
 _U32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
@@ -155,7 +156,8 @@ def _pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired
                 dbits[s, i] = _bernoulli_bits(kd, i, abs(v) * pa[s], bl)
 
     wn = g[G_WRITE_NOISE]
-    model, std, mult = model_scalars(g)
+    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
+    std, mult = noise_scalars(g)
     total = np.zeros(rows, dtype=np.int64)
     max_nnz = 0
     for s in range(batch):
@@ -188,9 +190,8 @@ def _pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired
                 up = d_neg != (x[s, j] < 0.0)  # sign(d x) < 0 -> potentiate
                 idx = i * cols + j
                 val = np.float64(w[i, j])
-                cp = cell[i, j]
                 for k in range(c):
-                    val = pulse_once(val, up, cp, model, std, mult, g, pw_up, pw_down, normal(key, idx, k))
+                    val = pulse_once(val, up, cell, i, j, model, std, mult, g, pw_up, pw_down, normal(key, idx, k))
                 w[i, j] = val
                 if wn > 0.0:
                     w_read[i, j] = val + wn * normal(wkey, idx, 0)
@@ -280,7 +281,6 @@ def _finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, strea
     return saturated
 
 
-pulsed_update_serial, pulsed_update_parallel = serial_and_parallel(_pulsed_update)
 prepare_input_serial, prepare_input_parallel = serial_and_parallel(_prepare_input)
 finalize_output_serial, finalize_output_parallel = serial_and_parallel(_finalize_output)
 
@@ -288,7 +288,7 @@ finalize_output_serial, finalize_output_parallel = serial_and_parallel(_finalize
 def pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, *args):
     """Dispatch :func:`_pulsed_update` to the serial or parallel build by work size."""
     work = x.shape[0] * w.shape[0] * w.shape[1]
-    fn = pulsed_update_parallel if work >= 4 * PARALLEL_MIN_WORK else pulsed_update_serial
+    fn = specialise(_pulsed_update, work >= 4 * PARALLEL_MIN_WORK, MODEL=int(g[G_MODEL]))
     return fn(w, w_read, cell, g, pw_up, pw_down, x, d, *args)
 
 
