@@ -7,6 +7,7 @@ the pulse statistics, plus a checkpoint beside it (``FILE.ckpt.pt``) that
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import logging
@@ -40,7 +41,7 @@ def apply_set_overrides(params: dict, assignments: list[str]) -> dict:
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     io_fields = {f.name for f in dataclasses.fields(IOConfig)}
     update_fields = {f.name for f in dataclasses.fields(UpdateConfig)}
-    out = dict(params)
+    out = copy.deepcopy(params)  # never mutate the preset tables
     for item in assignments:
         if "=" not in item:
             raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
@@ -99,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _collect_params(args: argparse.Namespace) -> dict:
     from experiments.train import PRESETS
-    params = dict(PRESETS[args.preset])
+    params = copy.deepcopy(PRESETS[args.preset])
     for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("device", "device"),
                       ("dataset", "dataset"), ("data_dir", "data_dir")):
         value = getattr(args, flag)

@@ -24,6 +24,7 @@ uninterrupted one.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -163,7 +164,7 @@ TRAIN_PARAM_SCHEMA = {f.name: f for f in dataclasses.fields(TrainConfig)}
 def preset_config(preset: str = "default", **overrides: Any) -> TrainConfig:
     if preset not in PRESETS:
         raise ValueError(f"train preset {preset!r} is unknown; choose one of {sorted(PRESETS)}")
-    params = dict(PRESETS[preset])
+    params = copy.deepcopy(PRESETS[preset])
     params.update(overrides)
     return TrainConfig.from_dict(params)
 

@@ -27,7 +27,8 @@ def test_smoke_preset_trains_well_above_chance(tmp_path, capsys):
         assert json.loads(run.attrs["config"])["device"] == "SoftBounds"
         np.testing.assert_allclose(run["test_acc"][()], result["test_acc"])
         pulses = json.loads(run.attrs["pulses"])
-        assert set(pulses) == {"0", "2", "4"} and all(p["pulse_total"] > 0 for p in pulses.values())
+        n_layers = len(result["config"]["hidden"]) + 1
+        assert len(pulses) == n_layers and all(p["pulse_total"] > 0 for p in pulses.values())
 
 
 def test_resume_after_interruption_is_bit_identical(tmp_path):
