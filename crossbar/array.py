@@ -257,39 +257,37 @@ class CrossbarArray:
         var = matmul(x2, aw) if transposed else matmul(x2, aw.T)
         return (io.w_noise * np.sqrt(var)).astype(np.float32)
 
+    def _tiled_read(self, v: np.ndarray, transposed: bool) -> np.ndarray:
+        """Read every tile through its own periphery and sum partial results digitally."""
+        w = self._read_weights()
+        kind = "backward" if transposed else "forward"
+        io = self.backward_io if transposed else self.io
+        stream = STREAM_BACKWARD if transposed else STREAM_FORWARD
+        ctr = self._rng[kind]
+        self._rng[kind] += 1
+        batch = v.shape[0]
+        if len(self.tiles) == 1:
+            out = self._read(v, w, transposed, io, stream, ctr, not transposed)
+        else:
+            out = np.zeros((batch, self.cols if transposed else self.rows), dtype=np.float32)
+            for t, (r0, r1, c0, c1) in enumerate(self.tiles):
+                (i0, i1), (o0, o1) = ((r0, r1), (c0, c1)) if transposed else ((c0, c1), (r0, r1))
+                out[:, o0:o1] += self._read(np.ascontiguousarray(v[:, i0:i1]), w[r0:r1, c0:c1], transposed, io,
+                                            stream + _TILE_STREAMS * t, ctr, not transposed)
+        self._counts[f"{kind}_mvm"] += batch * len(self.tiles)
+        self._counts["dac"] += batch * sum((r1 - r0) if transposed else (c1 - c0) for (r0, r1, c0, c1) in self.tiles)
+        return out
+
     def forward(self, x: Any) -> np.ndarray:
         """``y = W x`` for a batch ``x`` of shape (batch, cols) -> (batch, rows), float32."""
-        x = self._as_batch("x", x, self.cols)
-        w = self._read_weights()
-        ctr = self._rng["forward"]
-        self._rng["forward"] += 1
-        if len(self.tiles) == 1:
-            y = self._read(x, w, False, self.io, STREAM_FORWARD, ctr, True)
-        else:
-            y = np.zeros((x.shape[0], self.rows), dtype=np.float32)
-            for t, (r0, r1, c0, c1) in enumerate(self.tiles):
-                y[:, r0:r1] += self._read(np.ascontiguousarray(x[:, c0:c1]), w[r0:r1, c0:c1], False, self.io,
-                                          STREAM_FORWARD + _TILE_STREAMS * t, ctr, True)
-        self._counts["forward_mvm"] += x.shape[0] * len(self.tiles)
-        self._counts["dac"] += x.shape[0] * sum(c1 - c0 for (_, _, c0, c1) in self.tiles)
-        return y
+        return self._tiled_read(self._as_batch("x", x, self.cols), transposed=False)
 
     def backward(self, d: Any) -> np.ndarray:
-        """Transposed read ``z = W^T d`` for ``d`` (batch, rows) -> (batch, cols), float32."""
-        d = self._as_batch("d", d, self.rows)
-        w = self._read_weights()
-        ctr = self._rng["backward"]
-        self._rng["backward"] += 1
-        if len(self.tiles) == 1:
-            z = self._read(d, w, True, self.backward_io, STREAM_BACKWARD, ctr, False)
-        else:
-            z = np.zeros((d.shape[0], self.cols), dtype=np.float32)
-            for t, (r0, r1, c0, c1) in enumerate(self.tiles):
-                z[:, c0:c1] += self._read(np.ascontiguousarray(d[:, r0:r1]), w[r0:r1, c0:c1], True,
-                                          self.backward_io, STREAM_BACKWARD + _TILE_STREAMS * t, ctr, False)
-        self._counts["backward_mvm"] += d.shape[0] * len(self.tiles)
-        self._counts["dac"] += d.shape[0] * sum(r1 - r0 for (r0, r1, _, _) in self.tiles)
-        return z
+        """Transposed read ``z = W^T d`` for ``d`` (batch, rows) -> (batch, cols), float32.
+
+        The backward periphery never applies bound management (as in aihwkit).
+        """
+        return self._tiled_read(self._as_batch("d", d, self.rows), transposed=True)
 
     # ---------------------------------------------------------------- updates
     def update(self, x: Any, d: Any, lr: float) -> int:
