@@ -340,7 +340,7 @@ def _run_train(config: TrainConfig, seed: int, progress: bool, checkpoint_path: 
         if progress:
             from tqdm import tqdm
             bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
-                       mininterval=0.5)
+                       mininterval=0.5, disable=None)  # None: no bar when stderr is not a terminal
             batches = bar
         loss_sum = 0.0
         for k in batches:
