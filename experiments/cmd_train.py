@@ -66,8 +66,7 @@ def apply_set_overrides(params: dict, assignments: list[str]) -> dict:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from devices import device_names
-    from experiments.train import PRESETS
+    from experiments.train_presets import PRESETS
     p = sub.add_parser(
         "train",
         help="in-situ training of a 784-256-128-10 sigmoid MLP on soft-bound RRAM (the main job)",
@@ -78,7 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help="starting configuration: default (the main job), smoke (seconds, shipped subset "
                         "sizes), aihwkit (aihwkit defaults, batch 10, lr 0.5)")
-    p.add_argument("--device", default=None, help=f"device model: {', '.join(device_names())}")
+    p.add_argument("--device", default=None,
+                   help="device model: SoftBounds, ConstantStep, LinearStep, ExpStep, PowStep, PiecewiseStep, "
+                        "IdealDevice")
     p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", dest="assignments",
                    help="override any field: device (dw_min=0.002 up_down=0.3), io.FIELD, update.FIELD, "
                         "or a train field (hidden=[300,100])")
@@ -99,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _collect_params(args: argparse.Namespace) -> dict:
-    from experiments.train import PRESETS
+    from experiments.train_presets import PRESETS
     params = copy.deepcopy(PRESETS[args.preset])
     for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("device", "device"),
                       ("dataset", "dataset"), ("data_dir", "data_dir")):

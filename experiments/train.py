@@ -40,6 +40,7 @@ from torch import nn
 from crossbar import IOConfig, UpdateConfig
 from devices import device_from_name, device_names
 from devices.validation import require_bool, require_choice, require_number
+from experiments.train_presets import PRESETS
 from mapping import AnalogConfig, AnalogLayer, convert_to_analog
 from training import AnalogSGD, convert_to_hwa, program
 
@@ -146,17 +147,6 @@ def _replace_fields(obj: Any, changes: dict, label: str) -> Any:
             raise ValueError(f"{label} has no parameter {k!r}; known: {sorted(known)}")
     return dataclasses.replace(obj, **changes)
 
-
-# Presets.  "default" is the main job (README explains the choice); "smoke" runs in
-# seconds on the shipped subset for the tests; "aihwkit" is the configuration of the
-# reference-simulator comparison (aihwkit defaults, batch 10, constant lr 0.5).
-PRESETS: dict[str, dict] = {
-    "default": dict(epochs=8, batch_size=10, lr=0.1, lr_schedule="step", lr_step_epochs=3, lr_gamma=0.5),
-    # smoke: one 64-unit hidden layer and 200 states, so it learns within 400 batches
-    "smoke": dict(epochs=2, batch_size=10, lr=0.5, lr_schedule="constant", hidden=(64,), train_subset=2000,
-                  test_subset=500, device_params={"dw_min": 0.005}),
-    "aihwkit": dict(epochs=2, batch_size=10, lr=0.5, lr_schedule="constant"),
-}
 
 TRAIN_PARAM_SCHEMA = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
