@@ -8,8 +8,10 @@ from .analog_function import AnalogMVM, PendingUpdate, clear_pending_update, pop
 from .config import AnalogConfig
 from .convert import convert_to_analog, replace_layers
 from .layers import AnalogConv2d, AnalogLayer, AnalogLinear
+from .reference import REFERENCE_MODES, REFERENCE_PLACEMENTS, ReferenceConfig, apply_reference, program_reference
 
 __all__ = [
     "AnalogConfig", "AnalogLayer", "AnalogLinear", "AnalogConv2d", "convert_to_analog", "replace_layers",
     "AnalogMVM", "PendingUpdate", "pop_pending_update", "clear_pending_update",
+    "ReferenceConfig", "apply_reference", "program_reference", "REFERENCE_MODES", "REFERENCE_PLACEMENTS",
 ]
