@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import devices  # noqa: E402,F401  (first: sets OMP_WAIT_POLICY before torch loads OpenMP)
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

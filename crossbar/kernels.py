@@ -235,10 +235,11 @@ def _prepare_input(x, out, scale, nm_mode, nm_thres, bm_factor, step, bound, noi
                 out[b, j] = 0.0
             continue
         inv = 1.0 / (s * f)
+        inv_step = 1.0 / step if step > 0.0 else 0.0
         for j in range(n):
             v = x[b, j] * inv
             if step > 0.0:
-                v = np.rint(v / step) * step
+                v = np.rint(v * inv_step) * step
             if v > bound:
                 v = bound
             elif v < -bound:
@@ -257,18 +258,22 @@ def _finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, strea
     batch, n = y.shape
     key = make_key(seed, stream, step_ctr)
     saturated = np.zeros(batch, dtype=np.bool_)
+    has_w_noise = w_noise_std.shape[0] > 0
+    inv_step = 1.0 / step if step > 0.0 else 0.0
     for b in numba.prange(batch):
         if not active[b]:
             continue
         sat = False
         for i in range(n):
             v = np.float64(y[b, i])
-            std = w_noise_std[b, i] if w_noise_std.shape[0] > 0 else 0.0
-            if out_noise > 0.0 or std > 0.0:
+            tot = out_noise
+            if has_w_noise:
+                std = w_noise_std[b, i]
                 tot = math.sqrt(out_noise * out_noise + std * std)
+            if tot > 0.0:
                 v += tot * normal(key, b * n + i, 0)
             if step > 0.0:
-                v = np.rint(v / step) * step
+                v = np.rint(v * inv_step) * step
             if v > bound:
                 v = bound
                 sat = True

@@ -5,9 +5,15 @@
 numba's parallel kernels use the ``workqueue`` threading layer unless
 ``NUMBA_THREADING_LAYER`` says otherwise: on small machines the OpenMP layer's
 spinning threads compete with torch's own OpenMP pool and were measured ~10x
-slower on this project's 2-core CI machine.
+slower on this project's 2-core CI machine.  For the same reason
+``OMP_WAIT_POLICY`` defaults to ``PASSIVE``: torch's OpenMP threads otherwise spin
+after every matmul and take the cores from the numba update that follows (a
+training step of the engine benchmark went from 32 ms to 20 ms).  It only takes
+effect if xbarsim is imported before torch.
 """
 import os as _os
+
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba as _numba
 

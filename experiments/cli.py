@@ -6,10 +6,14 @@ taking the parsed ``argparse.Namespace`` and returning an exit code.
 """
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
-import sys
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP; see devices/__init__.py
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
 
 # module name -> subcommands it registers (kept explicit so `--help` is complete)
 SUBCOMMAND_MODULES = (

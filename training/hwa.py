@@ -62,8 +62,11 @@ log = logging.getLogger(__name__)
 
 
 def _ste_round(v: torch.Tensor, step: float) -> torch.Tensor:
-    """``round(v/step)*step`` forward, identity backward (round half to even, as numpy ``rint``)."""
-    return v + (torch.round(v / step) * step - v).detach()
+    """``round(v/step)*step`` forward, identity backward (round half to even, as numpy ``rint``).
+
+    Computed as ``round(v * (1/step))`` like the engine's kernels, so ties round alike.
+    """
+    return v + (torch.round(v * (1.0 / step)) * step - v).detach()
 
 
 def _weight_noise_std(io: IOConfig, w: torch.Tensor, xq: torch.Tensor) -> Optional[torch.Tensor]:
