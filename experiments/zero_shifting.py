@@ -59,6 +59,36 @@ Presets and budget
 Dataset: MNIST (the paper's) when a full copy is found
 (``experiments.datasets.find_dataset("mnist")``), else Fashion-MNIST.
 
+The paper preset took 1109 s (18.5 min) of wall time with 2 workers on the
+shared 2-core machine (2197 s of run time summed over the 34 points).
+
+Findings (paper preset, Fashion-MNIST, committed in ``experiments/figures/zero_shifting``)
+------------------------------------------------------------------------------------------
+* Zero-shifting keeps every asymmetry within a few points of the symmetric
+  device (0.53-0.59 vs 0.538 for ``none`` at ``up_down = 0``; float 0.776 with
+  the same short schedule).  A reference at 0 behaves like no reference.
+* Without it, ``up_down >= +0.6`` collapses to chance (0.10-0.11 at 200, 600 and
+  1200 states), but negative asymmetry does not (``-0.6``: 0.534, ``-0.8``: 0.470).
+  The sign matters because a sigmoid network's layer inputs are all >= 0: the
+  drift toward ``w*`` shifts every pre-activation by about ``w* sum_j x_j``.
+  For ``w* > 0`` the second hidden layer saturates ON (mean activation 0.99,
+  mean ``sigma'`` 0.006 instead of 0.24 after 10k samples at lr 0.1): its gradients
+  vanish and its constant output feeds the output layer's drifted weights, whose
+  row sums (the d2d spread of ``w*``) give one confident wrong class (training
+  loss 2.7 > ln 10).  For ``w* < 0`` units turn OFF instead, which is
+  self-limiting: a silent input gets no coincidence pulses, so the next layer's
+  drift stops, and ``sigma'`` recovers (0.17).  In a network with
+  sign-symmetric activations (tanh) both signs would be expected to hurt;
+  ``run_train`` only builds sigmoid MLPs.  Longer training (12 epochs) did not
+  make ``-0.6`` collapse either (none 0.630, zero-shifting 0.617).
+* The collapse is a race, not an equilibrium: at lr 0.5 (3 epochs, 600 states,
+  2k test samples) ``none`` at ``+0.6`` reached 0.66, because the first hidden
+  layer learned to switch most units off (mean activation 0.10) before the
+  second layer's offset ``w* sum_j h_j`` could saturate it.  The drift per
+  update and the learning per update both scale with lr; what differs is how
+  fast the digitally trained biases and the lower layer adapt before
+  ``sigma' -> 0`` freezes them.
+
 Outputs
 -------
 One HDF5 file (``--out``)::
