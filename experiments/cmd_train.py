@@ -134,7 +134,7 @@ def _write_h5(path: str, config: dict, seed: int, history: dict, status: str, ex
         g.attrs["xbarsim_version"] = xbarsim_version()
         g.attrs["host"] = socket.gethostname()
         for k, v in extra.items():
-            g.attrs[k] = v if not isinstance(v, (dict, list)) else json.dumps(v)
+            g.attrs[k] = v if not isinstance(v, (dict, list)) else json.dumps(v, default=float)
         for key in ("test_acc", "train_loss", "epoch_seconds", "lr"):
             if key in g:
                 del g[key]
@@ -181,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
     finished = time.time()
     _write_h5(args.out, config.to_dict(), args.seed, result, "complete",
               {"started": started, "finished": finished, "wall_s": finished - started,
-               "data_source": result["data_source"], "pulses": result["pulses"]})
+               "data_source": result["data_source"], "pulses": result["pulses"],
+               "reference": result["reference"]})
     print(f"final test accuracy {result['final_test_acc']:.4f}; results in {args.out}", file=sys.stderr)
     if args.json:
         print(json.dumps({"config": config.to_dict(), "seed": args.seed, "test_acc": result["test_acc"],

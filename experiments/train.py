@@ -171,21 +171,27 @@ def build_mlp(config: TrainConfig, seed: int) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def build_model(config: TrainConfig, seed: int) -> nn.Module:
-    """The network for the run's mode: float, HWA, or analog in-situ (with references)."""
+def build_model(config: TrainConfig, seed: int) -> tuple[nn.Module, dict]:
+    """The network for the run's mode (float, HWA, or analog in-situ) and its reference stats.
+
+    With ``reference != "none"`` the references are programmed before training
+    (:func:`mapping.reference.apply_reference`); the second value holds, per layer, the
+    programming statistics it returns (measurement pairs, programming error, ...).
+    """
     model = build_mlp(config, seed)
     if config.fp:
-        return model
+        return model, {}
     analog = config.analog_config()
     if config.hwa:
-        return convert_to_hwa(model, analog, seed=seed)
+        return convert_to_hwa(model, analog, seed=seed), {}
     model = convert_to_analog(model, analog, seed=seed)
+    stats: dict = {}
     if config.reference != "none":
         from mapping.reference import ReferenceConfig, apply_reference
         ref = ReferenceConfig(mode=config.reference, placement=config.reference_placement,
                               ideal=config.reference_ideal)
-        apply_reference(model, ref, seed=seed)
-    return model
+        stats = apply_reference(model, ref, seed=seed)
+    return model, stats
 
 
 def analog_layers(model: nn.Module) -> list[tuple[str, AnalogLayer]]:
@@ -299,7 +305,7 @@ def run_train(params: dict | TrainConfig, seed: int = 0, progress: bool = False,
 def _run_train(config: TrainConfig, seed: int, progress: bool, checkpoint_path: str | None, resume: bool,
                on_epoch: Callable[[int, dict], None] | None) -> dict:
     data = load_train_data(config)
-    model = build_model(config, seed)
+    model, reference_stats = build_model(config, seed)
     opt = make_optimizer(model, config)
     history: dict[str, list] = {"test_acc": [], "train_loss": [], "epoch_seconds": [], "lr": []}
     start_epoch = 0
@@ -356,6 +362,7 @@ def _run_train(config: TrainConfig, seed: int, progress: bool, checkpoint_path: 
     result: dict[str, Any] = dict(history)
     result["final_test_acc"] = history["test_acc"][-1] if history["test_acc"] else math.nan
     result["pulses"] = _pulse_stats(model)
+    result["reference"] = reference_stats
     result["data_source"] = data.source
     result["data_is_subset"] = data.is_subset
     if config.return_weights:
@@ -367,5 +374,6 @@ def run_train_task(params: dict, seed: int) -> dict:
     """Sweep entry point: :func:`run_train` without the model, JSON-able only."""
     out = run_train(params, seed)
     out["pulses_json"] = json.dumps(out.pop("pulses"))
+    out["reference_json"] = json.dumps(out.pop("reference"), default=float)
     out.pop("weights", None)
     return out
