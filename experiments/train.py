@@ -47,6 +47,7 @@ from training import AnalogSGD, convert_to_hwa, program
 log = logging.getLogger(__name__)
 
 LR_SCHEDULES = ("constant", "step")
+ACTIVATIONS = ("sigmoid", "tanh")
 REFERENCE_MODES = ("none", "zero", "symmetry_point")
 REFERENCE_PLACEMENTS = ("per_weight", "shared_column")
 
@@ -67,6 +68,7 @@ class TrainConfig:
     io_params: dict = field(default_factory=dict)
     update_params: dict = field(default_factory=dict)
     hidden: tuple = (256, 128)
+    activation: str = "sigmoid"
     epochs: int = 10
     batch_size: int = 10
     lr: float = 0.1
@@ -96,6 +98,7 @@ class TrainConfig:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         for k, h in enumerate(self.hidden):
             require_number(n, f"hidden[{k}]", h, 1, 65536, integer=True)
+        require_choice(n, "activation", self.activation, ACTIVATIONS)
         require_number(n, "epochs", self.epochs, 1, 10_000, integer=True)
         require_number(n, "batch_size", self.batch_size, 1, 1_000_000, integer=True)
         require_number(n, "lr", self.lr, 0.0, 1e3, lo_open=True)
@@ -161,13 +164,19 @@ def preset_config(preset: str = "default", **overrides: Any) -> TrainConfig:
 
 # ---------------------------------------------------------------------- model
 def build_mlp(config: TrainConfig, seed: int) -> nn.Module:
-    """784-hidden...-10 sigmoid MLP (float), initialised from ``seed`` like ``nn.Linear``."""
+    """784-hidden...-10 MLP (float), initialised from ``seed`` like ``nn.Linear``.
+
+    Hidden units are ``sigmoid`` (the in-situ benchmark's choice; outputs >= 0) or
+    ``tanh`` (signed outputs, which changes how a drift of all weights toward a
+    non-zero symmetry point acts on the next layer).
+    """
     torch.manual_seed(seed)
     sizes = (784, *config.hidden, 10)
+    act = nn.Sigmoid if config.activation == "sigmoid" else nn.Tanh
     layers: list[nn.Module] = []
     for k in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[k], sizes[k + 1]))
-        layers.append(nn.Sigmoid() if k < len(sizes) - 2 else nn.LogSoftmax(dim=1))
+        layers.append(act() if k < len(sizes) - 2 else nn.LogSoftmax(dim=1))
     return nn.Sequential(*layers)
 
 

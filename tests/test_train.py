@@ -90,3 +90,13 @@ def test_config_round_trip():
     assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
     with pytest.raises(ValueError, match=r"train has no parameter\(s\) \['epoch'\]"):
         TrainConfig.from_dict({"epoch": 3})
+
+
+def test_activation_choice():
+    from torch import nn
+
+    from experiments.train import build_mlp
+    model = build_mlp(preset_config("smoke", activation="tanh"), seed=0)
+    assert any(isinstance(m, nn.Tanh) for m in model) and not any(isinstance(m, nn.Sigmoid) for m in model)
+    with pytest.raises(ValueError, match="train.activation = 'relu' is not allowed"):
+        preset_config("smoke", activation="relu")
