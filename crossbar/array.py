@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from devices import DeviceConfig, IdealDevice, sample_cells
+from devices import DeviceConfig, IdealDevice, SoftBounds, sample_cells
 from devices.kernels import C_B_MAX, C_B_MIN, apply_pulse_counts, decay_and_diffuse, normal_matrix
 from devices.models import G_WRITE_NOISE
 from devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM
@@ -68,7 +68,6 @@ class CrossbarArray:
         require_number("CrossbarArray", "tile_rows", tile_rows, 1, None, integer=True)
         require_number("CrossbarArray", "tile_cols", tile_cols, 1, None, integer=True)
         require_number("CrossbarArray", "seed", seed, 0, 2**63 - 1, integer=True)
-        from devices import SoftBounds
         self.device = device if device is not None else SoftBounds()
         if not isinstance(self.device, DeviceConfig):
             raise ValueError(f"CrossbarArray.device must be a devices.DeviceConfig, got {type(self.device).__name__}")
@@ -97,7 +96,7 @@ class CrossbarArray:
         self._rng = {"forward": 0, "backward": 0, "update": 0, "program": 0, "decay": 0}
         w0 = np.clip(0.0, self._cell[..., C_B_MIN], self._cell[..., C_B_MAX])
         self._w[...] = w0
-        self._refresh_read(all_cells=True)
+        self._refresh_read()
 
     # ------------------------------------------------------------------ repr
     def __repr__(self) -> str:
@@ -108,7 +107,7 @@ class CrossbarArray:
     def _invalidate(self) -> None:
         self._read_cache = None
 
-    def _refresh_read(self, all_cells: bool = False) -> None:
+    def _refresh_read(self) -> None:
         """Draw write noise for the read copy (when the device has any)."""
         wn = self._g[G_WRITE_NOISE]
         if wn > 0:
@@ -145,7 +144,7 @@ class CrossbarArray:
         lo, hi = self._cell[..., C_B_MIN], self._cell[..., C_B_MAX]
         clipped = int(np.count_nonzero((w < lo) | (w > hi)))
         self._w[...] = np.clip(w, lo, hi)
-        self._refresh_read(all_cells=True)
+        self._refresh_read()
         return clipped
 
     def get_weights(self) -> np.ndarray:
