@@ -114,17 +114,11 @@ def _collect_params(args: argparse.Namespace) -> dict:
     return apply_set_overrides(params, args.assignments)
 
 
-def xbarsim_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("xbarsim")
-    except Exception:  # noqa: BLE001 - running from a source tree without install
-        return "0+source"
-
-
 def _write_h5(path: str, config: dict, seed: int, history: dict, status: str, extra: dict) -> None:
     import h5py
     import numpy as np
+
+    from experiments.provenance import xbarsim_version
     with h5py.File(path, "a") as f:
         g = f.require_group("run")
         if "status" in g.attrs:

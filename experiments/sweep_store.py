@@ -51,15 +51,14 @@ import shutil
 import signal
 import socket
 import time
-import tomllib
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from experiments.provenance import xbarsim_version
 from experiments.sweep_spec import SweepPoint, SweepSpec, canonical_json, point_key
 
 __all__ = ["StoreError", "SweepStore", "Scan", "PointRecord", "read_points", "read_file_attrs", "xbarsim_version", "utc_now"]
@@ -75,21 +74,6 @@ LOCK_RETRY_S = 30.0
 
 class StoreError(RuntimeError):
     """The output file cannot be used for this sweep (incompatible, corrupt, locked)."""
-
-
-@lru_cache(maxsize=1)
-def xbarsim_version() -> str:
-    """Installed package version, else the source tree's pyproject version + "+src"."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("xbarsim")
-    except metadata.PackageNotFoundError:
-        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
-        try:
-            return tomllib.loads(pyproject.read_text())["project"]["version"] + "+src"
-        except (OSError, KeyError, tomllib.TOMLDecodeError):
-            return "unknown"
 
 
 def utc_now() -> str:

@@ -130,7 +130,6 @@ import logging
 import math
 import multiprocessing
 import os
-import subprocess
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -140,6 +139,8 @@ from typing import Any
 
 import h5py
 import numpy as np
+
+from experiments.provenance import xbarsim_version
 
 log = logging.getLogger(__name__)
 
@@ -257,29 +258,6 @@ def build_points(preset: Preset, dataset: str, data_dir: str | None = None) -> l
 # --------------------------------------------------------------------------- workers
 def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def xbarsim_version() -> str:
-    """Package version plus the git commit of the working tree, when known."""
-    try:
-        from importlib.metadata import version
-        v = version("xbarsim")
-    except Exception:  # not installed: read pyproject.toml
-        try:
-            import tomllib
-            with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as fh:
-                v = tomllib.load(fh)["project"]["version"]
-        except Exception:
-            v = "unknown"
-    try:
-        root = Path(__file__).resolve().parents[1]
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5).stdout.strip()
-        if commit:
-            v = f"{v}+g{commit}"
-    except Exception:
-        pass
-    return v
 
 
 def _init_worker(threads: int) -> None:
