@@ -14,7 +14,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
-from devices.kernels import noise_scalars, pulse_once, specialise
+from devices.kernels import noise_scalars, pulse_train, specialise
 from devices.models import G_MODEL, G_WRITE_NOISE
 from devices.rng import STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal, rand64
 
@@ -189,9 +189,7 @@ def _pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired
                 c = hit_n[t]
                 up = d_neg != (x[s, j] < 0.0)  # sign(d x) < 0 -> potentiate
                 idx = i * cols + j
-                val = np.float64(w[i, j])
-                for k in range(c):
-                    val = pulse_once(val, up, cell, i, j, model, std, mult, g, pw_up, pw_down, normal(key, idx, k))
+                val = pulse_train(w[i, j], up, c, cell, i, j, model, std, mult, g, pw_up, pw_down, key, idx)
                 w[i, j] = val
                 if wn > 0.0:
                     w_read[i, j] = val + wn * normal(wkey, idx, 0)

@@ -104,6 +104,15 @@ def pulse_once(w, up, cell, i, j, model, std, mult, g, pw_up, pw_down, xi):
     return min(max(w, b_min), b_max)
 
 
+@numba.njit(cache=True, inline="always")
+def pulse_train(w, up, n, cell, i, j, model, std, mult, g, pw_up, pw_down, key, idx):
+    """Weight after ``n`` pulses of one direction on cell (i, j); pulse ``k`` uses ``normal(key, idx, k)``."""
+    x = np.float64(w)
+    for k in range(n):
+        x = pulse_once(x, up, cell, i, j, model, std, mult, g, pw_up, pw_down, normal(key, idx, k))
+    return x
+
+
 # Bound to a model id in the builds made by specialise().  A kernel must read it in its
 # own body (``model = MODEL if MODEL >= 0 else int(g[G_MODEL])``): an inlined helper
 # would read its own module's global instead.
@@ -166,9 +175,7 @@ def _apply_pulse_counts(w, w_read, n_pulses, cell, g, pw_up, pw_down, seed, step
             idx = (row0 + i) * total_cols + col0 + j
             up = n > 0
             m = n if up else -n
-            x = np.float64(w[i, j])
-            for k in range(m):
-                x = pulse_once(x, up, cell, i, j, model, std, mult, g, pw_up, pw_down, normal(key, idx, k))
+            x = pulse_train(w[i, j], up, m, cell, i, j, model, std, mult, g, pw_up, pw_down, key, idx)
             w[i, j] = x
             if wn > 0.0:
                 w_read[i, j] = x + wn * normal(wkey, idx, 0)
