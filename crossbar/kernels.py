@@ -11,10 +11,12 @@ import math
 
 import numba
 import numpy as np
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from devices.kernels import noise_scalars, pulse_train, specialise
+from llvmlite import ir
+
+from devices.kernels import noise_scalars, pulse_once, specialise
 from devices.models import G_MODEL, G_WRITE_NOISE
 from devices.rng import STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal, rand64
 
@@ -47,12 +49,40 @@ _ONE = np.uint64(1)
 
 
 @intrinsic
-def popcount64(typingctx, x):
-    """Number of set bits of a uint64 (LLVM ``ctpop``, one instruction on x86-64)."""
-    sig = types.uint64(types.uint64)
+def trailing_zeros64(typingctx, x):
+    """Index of the lowest set bit of a non-zero uint64 (LLVM ``cttz``), as int64."""
+    sig = types.int64(types.uint64)
 
     def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return sig, codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, i, j):
+    """Hint the cache to load element ``arr[i, j]`` (or ``arr[i, j, 0]``); no effect on results.
+
+    The pulsed update touches cells in an order the hardware prefetcher cannot
+    guess; issuing the loads of a row's cells ahead of the pulses lets the misses
+    overlap instead of stalling one after another.
+    """
+    if not isinstance(arr, types.Array) or arr.ndim not in (2, 3):
+        return None
+    sig = types.void(arr, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = [args[1], args[2]] + [context.get_constant(types.intp, 0)] * (aryty.ndim - 2)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx, wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        ptr = builder.bitcast(ptr, i8p)
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
+        builder.call(fn, [ptr, ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
 
     return sig, codegen
 
@@ -98,16 +128,18 @@ def update_coefficients(x_max, d_max, lr, dw_min, desired_bl, update_management,
     return bl, a, b
 
 
-def _pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
-                  update_bl_management, seed, stream_offset, step0, counts):
-    """Apply a batch of stochastic pulse-train updates, one sample after another.
+def _coincidence_lists(x, d, lr, dw_min, desired_bl, update_management, update_bl_management, seed,
+                       stream_offset, step0):
+    """Draw the bit streams of a batch and list, per sample and slot, the active columns.
 
-    ``x``: (batch, cols), ``d``: (batch, rows).  Sample ``b`` uses step ``step0 + b``.
-    Per sample, bit streams are drawn for the non-zero x and d entries, and
-    cell ``(i, j)`` receives ``popcount(bits_d[i] & bits_x[j])`` pulses of sign
-    ``-sign(d_i x_j)``.  Rows are processed in parallel; within a row the samples
-    are applied in order, which is the same physics as a sample-sequential array.
-    Returns the total number of pulses.
+    ``x``: (batch, cols), ``d``: (batch, rows).  Sample ``s`` uses step ``step0 + s``.
+    Per sample, the BL and the probability scales follow :func:`update_coefficients`;
+    x element ``j`` fires in slot ``t`` with probability ``min(1, B |x_j|)`` and d
+    element ``i`` with ``min(1, A |d_i|)``, independently per slot.  Returns
+    ``(dbits, slot_ptr, slot_col, n_pulses)``: ``dbits[s, i]`` packs the slots of
+    d element ``i``; the columns active in slot ``t`` of sample ``s`` are
+    ``slot_col[s, slot_ptr[s, t]:slot_ptr[s, t + 1]]``; ``n_pulses`` is the number of
+    coincidences, i.e. of pulses the batch will apply.
     """
     batch, cols = x.shape
     rows = d.shape[1]
@@ -130,75 +162,103 @@ def _pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired
         pa[s] = a
         pb[s] = b
 
-    xbits = np.zeros((batch, cols), dtype=np.uint64)
     dbits = np.zeros((batch, rows), dtype=np.uint64)
-    xnz = np.zeros((batch, cols), dtype=np.int32)
-    nnz = np.zeros(batch, dtype=np.int64)
+    slot_ptr = np.zeros((batch, 65), dtype=np.int64)
+    slot_col = np.empty((batch, cols * max(1, bls.max())), dtype=np.int32)
+    pulses = np.zeros(batch, dtype=np.int64)
     for s in numba.prange(batch):
         bl = bls[s]
         if bl == 0:
             continue
         kx = make_key(seed, STREAM_X_BITS + stream_offset, step0 + s)
         kd = make_key(seed, STREAM_D_BITS + stream_offset, step0 + s)
-        n = 0
+        xbits = np.zeros(cols, dtype=np.uint64)
+        n_slot = np.zeros(65, dtype=np.int64)
         for j in range(cols):
             v = x[s, j]
             if v != 0.0:
                 bits = _bernoulli_bits(kx, j, abs(v) * pb[s], bl)
-                if bits != 0:
-                    xbits[s, j] = bits
-                    xnz[s, n] = j
-                    n += 1
-        nnz[s] = n
+                xbits[j] = bits
+                while bits != 0:
+                    n_slot[trailing_zeros64(bits) + 1] += 1
+                    bits &= bits - _ONE
+        for t in range(64):
+            slot_ptr[s, t + 1] = slot_ptr[s, t] + n_slot[t + 1]
+            n_slot[t + 1] = slot_ptr[s, t]
+        for j in range(cols):
+            bits = xbits[j]
+            while bits != 0:
+                t = trailing_zeros64(bits)
+                slot_col[s, n_slot[t + 1]] = j
+                n_slot[t + 1] += 1
+                bits &= bits - _ONE
+        n = 0
         for i in range(rows):
             v = d[s, i]
             if v != 0.0:
-                dbits[s, i] = _bernoulli_bits(kd, i, abs(v) * pa[s], bl)
+                bits = _bernoulli_bits(kd, i, abs(v) * pa[s], bl)
+                dbits[s, i] = bits
+                while bits != 0:
+                    t = trailing_zeros64(bits)
+                    n += slot_ptr[s, t + 1] - slot_ptr[s, t]
+                    bits &= bits - _ONE
+        pulses[s] = n
+    return dbits, slot_ptr, slot_col, pulses.sum()
 
+
+def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed,
+                        stream_offset, step0, counts):
+    """Apply one pulse of sign ``-sign(d_i x_j)`` per coincidence listed by :func:`_coincidence_lists`.
+
+    Cell ``(i, j)`` of sample ``s`` is pulsed in every slot ``t`` where both
+    ``dbits[s, i]`` and x element ``j`` fire: ``popcount(bits_d & bits_x)``
+    pulses (Gokmen & Vlasov, *Front. Neurosci.* 10:333, 2016).  Row ``i`` visits
+    only the column lists of its own set slots, so the work is proportional to
+    the number of pulses, not to rows x columns (with update management most
+    pairs receive none).  The c2c deviate of the pulse in slot ``t`` is
+    ``normal(key(seed, PULSE, step), i * cols + j, t)``.  Rows run in parallel in
+    the parallel build; within a row the samples are applied in order, the same
+    physics as a sample-sequential array.
+    """
+    batch, cols = x.shape
+    rows = d.shape[1]
     wn = g[G_WRITE_NOISE]
     model = MODEL if MODEL >= 0 else int(g[G_MODEL])
     std, mult = noise_scalars(g)
-    total = np.zeros(rows, dtype=np.int64)
-    max_nnz = 0
-    for s in range(batch):
-        if nnz[s] > max_nnz:
-            max_nnz = nnz[s]
     for i in numba.prange(rows):
-        hit_col = np.empty(max_nnz, dtype=np.int64)
-        hit_n = np.empty(max_nnz, dtype=np.int64)
-        row_total = 0
+        if i + 1 < rows:  # start loading the next row's cells while this row is pulsed
+            for s in range(batch):
+                db = dbits[s, i + 1]
+                while db != 0:
+                    t = trailing_zeros64(db)
+                    db &= db - _ONE
+                    for q in range(slot_ptr[s, t], slot_ptr[s, t + 1]):
+                        j = slot_col[s, q]
+                        prefetch(cell, i + 1, j)
+                        prefetch(w, i + 1, j)
+                        prefetch(counts, i + 1, j)
         for s in range(batch):
             db = dbits[s, i]
             if db == 0:
                 continue
-            # branch-free compaction of the coincidences of this row and sample
-            m = 0
-            for t in range(nnz[s]):
-                j = xnz[s, t]
-                c = np.int64(popcount64(db & xbits[s, j]))
-                hit_col[m] = j
-                hit_n[m] = c
-                m += c != 0
-            if m == 0:
-                continue
             d_neg = d[s, i] < 0.0
             key = make_key(seed, STREAM_PULSE + stream_offset, step0 + s)
             wkey = make_key(seed, STREAM_WRITE + stream_offset, step0 + s)
-            for t in range(m):
-                j = hit_col[t]
-                c = hit_n[t]
-                up = d_neg != (x[s, j] < 0.0)  # sign(d x) < 0 -> potentiate
-                idx = i * cols + j
-                val = pulse_train(w[i, j], up, c, cell, i, j, model, std, mult, g, pw_up, pw_down, key, idx)
-                w[i, j] = val
-                if wn > 0.0:
-                    w_read[i, j] = val + wn * normal(wkey, idx, 0)
-                else:
-                    w_read[i, j] = val
-                counts[i, j] += c
-                row_total += c
-        total[i] = row_total
-    return total.sum()
+            while db != 0:
+                t = trailing_zeros64(db)
+                db &= db - _ONE
+                for q in range(slot_ptr[s, t], slot_ptr[s, t + 1]):
+                    j = slot_col[s, q]
+                    up = d_neg != (x[s, j] < 0.0)  # sign(d x) < 0 -> potentiate
+                    idx = i * cols + j
+                    val = pulse_once(np.float64(w[i, j]), up, cell, i, j, model, std, mult, g, pw_up, pw_down,
+                                     normal(key, idx, np.int64(t)))
+                    w[i, j] = val
+                    if wn > 0.0:
+                        w_read[i, j] = val + wn * normal(wkey, idx, 0)
+                    else:
+                        w_read[i, j] = val
+                    counts[i, j] += 1
 
 
 def _prepare_input(x, out, scale, nm_mode, nm_thres, bm_factor, step, bound, noise, seed, stream, step_ctr):
@@ -288,11 +348,28 @@ prepare_input_serial, prepare_input_parallel = serial_and_parallel(_prepare_inpu
 finalize_output_serial, finalize_output_parallel = serial_and_parallel(_finalize_output)
 
 
-def pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, *args):
-    """Dispatch :func:`_pulsed_update` to the serial or parallel build by work size."""
-    work = x.shape[0] * w.shape[0] * w.shape[1]
-    fn = specialise(_pulsed_update, work >= 4 * PARALLEL_MIN_WORK, MODEL=int(g[G_MODEL]))
-    return fn(w, w_read, cell, g, pw_up, pw_down, x, d, *args)
+coincidence_lists_serial, coincidence_lists_parallel = serial_and_parallel(_coincidence_lists)
+PARALLEL_MIN_PULSES = 1 << 15
+
+
+def pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
+                  update_bl_management, seed, stream_offset, step0, counts):
+    """Pulsed update of a batch: :func:`_coincidence_lists`, then :func:`_apply_coincidences`.
+
+    Each phase runs serially unless its work is large enough to repay launching the
+    thread pool (tens of microseconds): bit drawing by samples x lines, pulsing by
+    the exact number of pulses.  Returns the number of pulses applied.
+    """
+    if x.shape[0] == 0:
+        return 0
+    lists = coincidence_lists_parallel if x.shape[0] * (x.shape[1] + d.shape[1]) >= PARALLEL_MIN_WORK \
+        else coincidence_lists_serial
+    dbits, slot_ptr, slot_col, n = lists(x, d, lr, dw_min, desired_bl, update_management, update_bl_management,
+                                         seed, stream_offset, step0)
+    if n:
+        fn = specialise(_apply_coincidences, n >= PARALLEL_MIN_PULSES, MODEL=int(g[G_MODEL]))
+        fn(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0, counts)
+    return int(n)
 
 
 def prepare_input(x, *args):

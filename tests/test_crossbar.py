@@ -5,7 +5,7 @@ import numba
 import numpy as np
 import pytest
 
-from crossbar import CrossbarArray, IOConfig, UpdateConfig
+from crossbar import CrossbarArray, IOConfig, UpdateConfig, kernels
 from devices import ConstantStep, IdealDevice, SoftBounds
 from devices.kernels import C_SCALE_DOWN, C_SCALE_UP
 
@@ -174,12 +174,43 @@ def _train_hash(threads, seed=7):
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
-def test_same_seed_is_bit_identical_across_thread_counts():
+def test_same_seed_is_bit_identical_across_thread_counts(monkeypatch):
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs 2 numba threads")
+    serial = _train_hash(2)
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_PULSES", 0)  # force the parallel builds
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_WORK", 0)
     one, two = _train_hash(1), _train_hash(2)
-    assert one == two
+    assert one == two == serial
     assert _train_hash(2, seed=8) != two
+
+
+def test_pulses_are_the_coincidences_of_the_bit_streams():
+    """Slot-list enumeration applies popcount(bits_d[i] & bits_x[j]) pulses to every cell."""
+    rng = np.random.default_rng(5)
+    batch, rows, cols = 4, 12, 30
+    x = rng.uniform(-1, 1, (batch, cols)).astype(np.float32)
+    x[rng.random(x.shape) < 0.3] = 0.0
+    d = rng.normal(0, 0.2, (batch, rows)).astype(np.float32)
+    args = (0.3, 0.01, 31, True, True, 11, 0, 0)
+    dbits, slot_ptr, slot_col, n = kernels.coincidence_lists_serial(x, d, *args)
+    expected = np.zeros((rows, cols), dtype=np.int64)
+    for s in range(batch):
+        xbits = np.zeros(cols, dtype=np.uint64)
+        for t in range(64):
+            for j in slot_col[s, slot_ptr[s, t]:slot_ptr[s, t + 1]]:
+                xbits[j] |= np.uint64(1) << np.uint64(t)
+        assert np.all((xbits != 0) <= (x[s] != 0)) and np.all((dbits[s] != 0) <= (d[s] != 0))
+        both = dbits[s][:, None] & xbits[None, :]
+        expected += np.vectorize(lambda v: bin(int(v)).count("1"))(both).astype(np.int64)
+    assert n == expected.sum() > 0
+    arr = CrossbarArray(rows, cols, SoftBounds(dw_min=0.01), seed=11)
+    assert arr.update(x, d, 0.3) == n
+    np.testing.assert_array_equal(arr.counters["pulses"], expected)
+    # the serial and parallel bit-drawing builds agree
+    par = kernels.coincidence_lists_parallel(x, d, *args)
+    for a, b in zip((dbits, slot_ptr), par[:2]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_state_dict_round_trip_resumes_bit_identically():
