@@ -30,7 +30,7 @@ from devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM
 from devices.validation import require_number
 
 from .config import IOConfig, UpdateConfig
-from .kernels import finalize_output, prepare_input, pulsed_update
+from .kernels import finalize_output, prepare_input, pulsed_update, read_tiles
 
 _NM_MODE = {"abs_max": 0, "none": 1, "constant": 2}
 
@@ -44,6 +44,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     return torch.from_numpy(a).matmul(torch.from_numpy(b)).numpy()
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
+FUSED_READ_MAX_BATCH = 32  # up to here one compiled call per read (read_tiles); above, torch's GEMM
 _TILE_STREAMS = 16  # stream offset between tiles
 
 
@@ -90,6 +91,7 @@ class CrossbarArray:
         self._read_cache: np.ndarray | None = None
         self.tiles = [(r0, min(r0 + self.tile_rows, self.rows), c0, min(c0 + self.tile_cols, self.cols))
                       for r0 in range(0, self.rows, self.tile_rows) for c0 in range(0, self.cols, self.tile_cols)]
+        self._tile_table = np.array(self.tiles, dtype=np.int64).reshape(-1, 4)
         self._pulses = np.zeros((self.rows, self.cols), dtype=np.int64)
         self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "updates": 0,
                         "bm_repeats": 0, "pulse_total": 0}
@@ -214,34 +216,36 @@ class CrossbarArray:
                               ctr * 16, True)
         adc = batch * n_out
         if bound_management and io.bound_management == "iterative" and sat.any():
-            limit = io.max_bm_factor
-            if io.inp_res > 0:
-                limit = min(limit, io.max_bm_res / io.inp_res)
+            limit = self._bm_limit(io)
             it = 0
             while sat.any():
                 grow = sat & (factor * 2.0 <= limit)
                 if not grow.any():
                     break
                 it += 1
-                idx = np.nonzero(grow)[0]
-                factor[idx] *= 2.0
-                xs = np.ascontiguousarray(x[idx])
-                xqs = np.empty_like(xs)
-                sc = np.zeros(idx.size)
-                prepare_input(xs, xqs, sc, nm, io.nm_thres, factor[idx], io.inp_step, io.inp_bound,
-                              io.inp_noise, self.seed, stream, ctr * 16 + it)
+                factor[grow] *= 2.0
+                xqs = np.zeros_like(x)
+                prepare_input(x, xqs, np.zeros(batch), nm, io.nm_thres, np.where(grow, factor, 0.0), io.inp_step,
+                              io.inp_bound, io.inp_noise, self.seed, stream, ctr * 16 + it)
                 ys = matmul(xqs, w.T)
                 ws = self._weight_noise_std(xqs, w, False, io)
-                sat_s = finalize_output(ys, np.ones(idx.size, dtype=np.bool_), ws, io.out_noise, io.out_step,
-                                        io.out_bound, self.seed, stream, ctr * 16 + it, True)
-                y[idx] = ys
-                sat[:] = False
-                sat[idx] = sat_s
-                adc += idx.size * n_out
-                self._counts["bm_repeats"] += idx.size
+                sat = finalize_output(ys, grow, ws, io.out_noise, io.out_step, io.out_bound, self.seed, stream,
+                                      ctr * 16 + it, True)
+                y[grow] = ys[grow]
+                n_grow = int(grow.sum())
+                adc += n_grow * n_out
+                self._counts["bm_repeats"] += n_grow
         self._counts["adc"] += adc
         y *= (scale * factor).astype(np.float32)[:, None]
         return y
+
+    @staticmethod
+    def _bm_limit(io: IOConfig) -> float:
+        """Largest total input reduction of iterative bound management."""
+        limit = io.max_bm_factor
+        if io.inp_res > 0:
+            limit = min(limit, io.max_bm_res / io.inp_res)
+        return float(limit)
 
     @staticmethod
     def _weight_noise_std(xq: np.ndarray, w: np.ndarray, transposed: bool, io: IOConfig) -> np.ndarray:
@@ -265,7 +269,16 @@ class CrossbarArray:
         ctr = self._rng[kind]
         self._rng[kind] += 1
         batch = v.shape[0]
-        if len(self.tiles) == 1:
+        if not io.perfect and batch <= FUSED_READ_MAX_BATCH and (io.w_noise == 0 or io.w_noise_type == "none"):
+            out = np.empty((batch, self.cols if transposed else self.rows), dtype=np.float32)
+            adc, repeats = read_tiles(v, w, self._tile_table, transposed, _NM_MODE[io.noise_management],
+                                      float(io.nm_thres), float(io.inp_step), float(io.inp_bound),
+                                      float(io.inp_noise), float(io.out_noise), float(io.out_step),
+                                      float(io.out_bound), not transposed and io.bound_management == "iterative",
+                                      self._bm_limit(io), self.seed, stream, _TILE_STREAMS, ctr, out)
+            self._counts["adc"] += adc
+            self._counts["bm_repeats"] += repeats
+        elif len(self.tiles) == 1:
             out = self._read(v, w, transposed, io, stream, ctr, not transposed)
         else:
             out = np.zeros((batch, self.cols if transposed else self.rows), dtype=np.float32)
