@@ -30,7 +30,7 @@ from devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM
 from devices.validation import require_number
 
 from .config import IOConfig, UpdateConfig
-from .kernels import finalize_output, prepare_input, pulsed_update, read_tiles
+from .kernels import finalize_output, plan_pulses, prepare_input, read_tiles
 
 _NM_MODE = {"abs_max": 0, "none": 1, "constant": 2}
 
@@ -306,28 +306,51 @@ class CrossbarArray:
         """Pulsed update with ``E[dW] = -lr d^T x``; samples are applied one after another.
 
         Returns the number of pulses applied (0 for :class:`IdealDevice`, whose update is exact).
+        Several arrays are updated concurrently by :func:`crossbar.update_arrays`.
         """
+        jobs = self.plan_update(x, d, lr)
+        for job in jobs:
+            job.run()
+        return self.finish_update(jobs)
+
+    def plan_update(self, x: Any, d: Any, lr: float) -> list:
+        """First half of :meth:`update`: validate, draw the bit streams, return one pulse job per tile.
+
+        Run every job (:meth:`crossbar.kernels.PulseJob.run`, in any order or
+        concurrently), then call :meth:`finish_update` with them.
+        """
+        x, d, lr = self.check_update_args(x, d, lr)
+        batch = x.shape[0]
+        step0 = self._rng["update"]
+        self._rng["update"] += batch
+        self._counts["updates"] += batch
+        jobs = []
+        if isinstance(self.device, IdealDevice):
+            self._w -= np.float32(lr) * matmul(d.T, x)
+        elif lr > 0:
+            up = self.update_config
+            single = len(self.tiles) == 1
+            for t, (r0, r1, c0, c1) in enumerate(self.tiles):
+                jobs.append(plan_pulses(
+                    self._w[r0:r1, c0:c1], self._w_read[r0:r1, c0:c1], self._cell[r0:r1, c0:c1], self._g,
+                    self._pw_up, self._pw_down, x if single else np.ascontiguousarray(x[:, c0:c1]),
+                    d if single else np.ascontiguousarray(d[:, r0:r1]), float(lr), float(self.device.dw_min),
+                    int(up.desired_bl), bool(up.update_management), bool(up.update_bl_management), self.seed,
+                    _TILE_STREAMS * t, step0, self._pulses[r0:r1, c0:c1]))
+        return jobs
+
+    def check_update_args(self, x: Any, d: Any, lr: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """Validated ``(x (batch, cols), d (batch, rows), lr)`` of an update; raises ``ValueError``."""
         x = self._as_batch("x", x, self.cols)
         d = self._as_batch("d", d, self.rows)
         if x.shape[0] != d.shape[0]:
             raise ValueError(f"CrossbarArray.update: x and d batch sizes differ ({x.shape[0]} vs {d.shape[0]})")
         require_number("CrossbarArray.update", "lr", float(lr), 0.0, None)
-        batch = x.shape[0]
-        step0 = self._rng["update"]
-        self._rng["update"] += batch
-        total = 0
-        if isinstance(self.device, IdealDevice):
-            self._w -= np.float32(lr) * matmul(d.T, x)
-        elif lr > 0:
-            up = self.update_config
-            for t, (r0, r1, c0, c1) in enumerate(self.tiles):
-                total += int(pulsed_update(
-                    self._w[r0:r1, c0:c1], self._w_read[r0:r1, c0:c1], self._cell[r0:r1, c0:c1], self._g,
-                    self._pw_up, self._pw_down, np.ascontiguousarray(x[:, c0:c1]),
-                    np.ascontiguousarray(d[:, r0:r1]), float(lr), float(self.device.dw_min), int(up.desired_bl),
-                    bool(up.update_management), bool(up.update_bl_management), self.seed,
-                    _TILE_STREAMS * t, step0, self._pulses[r0:r1, c0:c1]))
-        self._counts["updates"] += batch
+        return x, d, float(lr)
+
+    def finish_update(self, jobs: list) -> int:
+        """Second half of :meth:`update`, after its jobs ran: counters, decay/diffusion; returns the pulses."""
+        total = sum(job.pulses for job in jobs)
         self._counts["pulse_total"] += total
         self._post_update()
         self._invalidate()

@@ -36,11 +36,12 @@ def serial_and_parallel(py_func):
         f.__doc__ = py_func.__doc__
         return f
 
-    return (numba.njit(cache=True)(clone("_serial")),
-            numba.njit(cache=True, parallel=True)(clone("_parallel")))
+    return (numba.njit(cache=True, nogil=True)(clone("_serial")),
+            numba.njit(cache=True, nogil=True, parallel=True)(clone("_parallel")))
 
 
 PARALLEL_MIN_WORK = 1 << 16
+PREFETCH_AHEAD = 16  # pulses
 MODEL = -1  # device model id, a compile-time constant in specialise() builds  # elements (reads) or row*col*sample visits (updates)
 
 _U32 = np.uint64(0xFFFFFFFF)
@@ -94,12 +95,13 @@ def _bernoulli_bits(key, index, p, bl):
         return (_ONE << np.uint64(bl)) - _ONE if bl < 64 else ~np.uint64(0)
     thr = np.uint64(p * 4294967296.0)
     bits = np.uint64(0)
-    for m in range((bl + 1) // 2):
+    for m in range((bl + 1) // 2):  # branch-free: with p near 1/2 a branch mispredicts half the time
         r = rand64(key, index, m)
-        if (r & _U32) < thr:
-            bits |= _ONE << np.uint64(2 * m)
-        if 2 * m + 1 < bl and (r >> _S32) < thr:
-            bits |= _ONE << np.uint64(2 * m + 1)
+        lo = np.uint64((r & _U32) < thr)
+        hi = np.uint64((r >> _S32) < thr)
+        bits |= (lo | (hi << _ONE)) << np.uint64(2 * m)
+    if bl < 64:
+        bits &= (_ONE << np.uint64(bl)) - _ONE
     return bits
 
 
@@ -225,40 +227,61 @@ def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_pt
     wn = g[G_WRITE_NOISE]
     model = MODEL if MODEL >= 0 else int(g[G_MODEL])
     std, mult = noise_scalars(g)
-    for i in numba.prange(rows):
-        if i + 1 < rows:  # start loading the next row's cells while this row is pulsed
-            for s in range(batch):
-                db = dbits[s, i + 1]
-                while db != 0:
-                    t = trailing_zeros64(db)
-                    db &= db - _ONE
-                    for q in range(slot_ptr[s, t], slot_ptr[s, t + 1]):
-                        j = slot_col[s, q]
-                        prefetch(cell, i + 1, j)
-                        prefetch(w, i + 1, j)
-                        prefetch(counts, i + 1, j)
+    keys = np.empty(batch, dtype=np.uint64)
+    wkeys = np.empty(batch, dtype=np.uint64)
+    for s in range(batch):
+        keys[s] = make_key(seed, STREAM_PULSE + stream_offset, step0 + s)
+        wkeys[s] = make_key(seed, STREAM_WRITE + stream_offset, step0 + s)
+    # The pulses in application order (row, then sample, then slot), so that the cells of
+    # pulses PREFETCH_AHEAD further on can be requested while the current one is applied:
+    # for arrays larger than the cache, a pulse otherwise waits for its cell from memory.
+    row_ptr = np.zeros(rows + 1, dtype=np.int64)
+    for i in range(rows):
+        n = 0
         for s in range(batch):
             db = dbits[s, i]
-            if db == 0:
-                continue
-            d_neg = d[s, i] < 0.0
-            key = make_key(seed, STREAM_PULSE + stream_offset, step0 + s)
-            wkey = make_key(seed, STREAM_WRITE + stream_offset, step0 + s)
+            while db != 0:
+                t = trailing_zeros64(db)
+                db &= db - _ONE
+                n += slot_ptr[s, t + 1] - slot_ptr[s, t]
+        row_ptr[i + 1] = row_ptr[i] + n
+    total = row_ptr[rows]
+    p_row = np.empty(total, dtype=np.int32)
+    p_col = np.empty(total, dtype=np.int32)
+    p_st = np.empty(total, dtype=np.int32)  # 64 * sample + slot
+    for i in numba.prange(rows):
+        k = row_ptr[i]
+        for s in range(batch):
+            db = dbits[s, i]
             while db != 0:
                 t = trailing_zeros64(db)
                 db &= db - _ONE
                 for q in range(slot_ptr[s, t], slot_ptr[s, t + 1]):
-                    j = slot_col[s, q]
-                    up = d_neg != (x[s, j] < 0.0)  # sign(d x) < 0 -> potentiate
-                    idx = i * cols + j
-                    val = pulse_once(np.float64(w[i, j]), up, cell, i, j, model, std, mult, g, pw_up, pw_down,
-                                     normal(key, idx, np.int64(t)))
-                    w[i, j] = val
-                    if wn > 0.0:
-                        w_read[i, j] = val + wn * normal(wkey, idx, 0)
-                    else:
-                        w_read[i, j] = val
-                    counts[i, j] += 1
+                    p_row[k] = i
+                    p_col[k] = slot_col[s, q]
+                    p_st[k] = 64 * s + t
+                    k += 1
+    for i in numba.prange(rows):
+        end = row_ptr[i + 1]
+        for k in range(row_ptr[i], end):
+            ka = k + PREFETCH_AHEAD
+            if ka < total:
+                prefetch(cell, p_row[ka], p_col[ka])
+                prefetch(w, p_row[ka], p_col[ka])
+                prefetch(counts, p_row[ka], p_col[ka])
+            j = p_col[k]
+            s = p_st[k] >> 6
+            t = p_st[k] & 63
+            up = (d[s, i] < 0.0) != (x[s, j] < 0.0)  # sign(d x) < 0 -> potentiate
+            idx = i * cols + j
+            val = pulse_once(np.float64(w[i, j]), up, cell, i, j, model, std, mult, g, pw_up, pw_down,
+                             normal(keys[s], idx, np.int64(t)))
+            w[i, j] = val
+            if wn > 0.0:
+                w_read[i, j] = val + wn * normal(wkeys[s], idx, 0)
+            else:
+                w_read[i, j] = val
+            counts[i, j] += 1
 
 
 def _prepare_input(x, out, scale, nm_mode, nm_thres, bm_factor, step, bound, noise, seed, stream, step_ctr):
@@ -555,24 +578,51 @@ coincidence_lists_serial, coincidence_lists_parallel = serial_and_parallel(_coin
 PARALLEL_MIN_PULSES = 1 << 15
 
 
-def pulsed_update(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
-                  update_bl_management, seed, stream_offset, step0, counts):
-    """Pulsed update of a batch: :func:`_coincidence_lists`, then :func:`_apply_coincidences`.
+class PulseJob:
+    """The pulse phase of one tile's update, ready to run: its coincidence lists and exact pulse count.
 
-    Each phase runs serially unless its work is large enough to repay launching the
-    thread pool (tens of microseconds): bit drawing by samples x lines, pulsing by
-    the exact number of pulses.  Returns the number of pulses applied.
+    Made by :func:`plan_pulses`; jobs of different tiles touch disjoint cells, so
+    they may run in any order or concurrently (the kernels release the GIL) and
+    give bit-identical results.
+    """
+
+    __slots__ = ("args", "model", "pulses")
+
+    def __init__(self, args: tuple, model: int, pulses: int) -> None:
+        self.args = args
+        self.model = model
+        self.pulses = pulses
+
+    def run(self, parallel: bool | None = None) -> None:
+        """Apply the pulses; ``parallel=None`` uses numba's threads only above ``PARALLEL_MIN_PULSES``."""
+        if self.pulses:
+            if parallel is None:
+                parallel = self.pulses >= PARALLEL_MIN_PULSES
+            specialise(_apply_coincidences, parallel, MODEL=self.model)(*self.args)
+
+
+def plan_pulses(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
+                update_bl_management, seed, stream_offset, step0, counts):
+    """Draw a tile's bit streams (:func:`_coincidence_lists`) and return its :class:`PulseJob`.
+
+    Bit drawing runs serially unless samples x lines is large enough to repay
+    launching numba's thread pool (tens of microseconds).
     """
     if x.shape[0] == 0:
-        return 0
+        return PulseJob((), 0, 0)
     lists = coincidence_lists_parallel if x.shape[0] * (x.shape[1] + d.shape[1]) >= PARALLEL_MIN_WORK \
         else coincidence_lists_serial
     dbits, slot_ptr, slot_col, n = lists(x, d, lr, dw_min, desired_bl, update_management, update_bl_management,
                                          seed, stream_offset, step0)
-    if n:
-        fn = specialise(_apply_coincidences, n >= PARALLEL_MIN_PULSES, MODEL=int(g[G_MODEL]))
-        fn(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0, counts)
-    return int(n)
+    return PulseJob((w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset,
+                     step0, counts), int(g[G_MODEL]), int(n))
+
+
+def pulsed_update(*args) -> int:
+    """Pulsed update of one tile (:func:`plan_pulses`, then run); returns the number of pulses."""
+    job = plan_pulses(*args)
+    job.run()
+    return job.pulses
 
 
 def prepare_input(x, *args):

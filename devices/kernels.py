@@ -135,6 +135,7 @@ def specialise(py_func, parallel: bool, **constants):
     code of the other models is eliminated: the generic build, which dispatches on a
     runtime model id, was measured 3-5x slower per pulse.  Builds are made on first
     use, kept per (function, flags, constants), and cached on disk under distinct names.
+    They release the GIL, so independent calls can run in Python threads.
     """
     import types as _pytypes
     key = (py_func.__module__, py_func.__qualname__, parallel, tuple(sorted(constants.items())))
@@ -148,7 +149,7 @@ def specialise(py_func, parallel: bool, **constants):
         clone.__qualname__ = py_func.__qualname__ + suffix
         clone.__doc__ = py_func.__doc__
         clone.__module__ = py_func.__module__
-        fn = numba.njit(cache=True, parallel=parallel)(clone)
+        fn = numba.njit(cache=True, nogil=True, parallel=parallel)(clone)
         _SPECIALISED[key] = fn
     return fn
 

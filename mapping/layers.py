@@ -38,12 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossbar import CrossbarArray
+from crossbar import CrossbarArray, update_arrays
 
 from .analog_function import AnalogMVM
 from .config import AnalogConfig
 
-__all__ = ["AnalogLayer", "AnalogLinear", "AnalogConv2d", "unfold_input", "fold_output"]
+__all__ = ["AnalogLayer", "AnalogLinear", "AnalogConv2d", "unfold_input", "fold_output", "apply_pending_updates"]
 
 log = logging.getLogger(__name__)
 
@@ -404,3 +404,19 @@ class AnalogConv2d(AnalogLayer):
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
         return f"{s}, {self._analog_repr()}"
+
+
+def apply_pending_updates(updates: list) -> None:
+    """Apply several ``(PendingUpdate, lr)`` at once; the arrays' pulses run concurrently.
+
+    Same result, bit for bit, as ``pending.apply(lr)`` on each in turn
+    (:func:`crossbar.update_arrays`).  A layer that overrides ``apply_update``
+    is updated through its override.
+    """
+    plain, custom = [], []
+    for pending, lr in updates:
+        overridden = type(pending.layer).apply_update is not AnalogLayer.apply_update
+        (custom if overridden else plain).append((pending, lr))
+    update_arrays([(p.layer.array, p.x, p.d, float(lr)) for p, lr in plain])
+    for pending, lr in custom:
+        pending.apply(lr)

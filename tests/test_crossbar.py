@@ -341,3 +341,40 @@ def test_fused_small_batch_read_matches_the_reference_path(monkeypatch, transpos
     assert np.all(np.abs(y_fused - y_ref) <= n_tiles * io.out_step * scale + 1e-5)
     assert np.mean(y_fused != y_ref) < 0.02
     assert np.all(y_fused[3] == 0.0)
+
+
+def _update_fixture():
+    rng = np.random.default_rng(2)
+    arrays = [CrossbarArray(r, c, SoftBounds(), seed=s, tile_rows=40, tile_cols=50)
+              for s, (r, c) in enumerate(((60, 90), (30, 60), (8, 30)))]
+    data = [(rng.uniform(0, 1, (10, a.cols)).astype(np.float32), rng.normal(0, 0.3, (10, a.rows)).astype(np.float32))
+            for a in arrays]
+    return arrays, data
+
+
+def test_update_arrays_is_bit_identical_to_updating_one_by_one(monkeypatch):
+    from crossbar import schedule, update_arrays
+    monkeypatch.setattr(schedule, "MIN_CONCURRENT_PULSES", 0)  # always use the thread pool
+    seq, data = _update_fixture()
+    par, _ = _update_fixture()
+    for _ in range(3):
+        n_seq = [a.update(x, d, 0.5) for a, (x, d) in zip(seq, data)]
+        n_par = update_arrays([(a, x, d, 0.5) for a, (x, d) in zip(par, data)], threads=2)
+        assert n_seq == n_par and min(n_par) > 0
+    for a, b in zip(seq, par):
+        assert a.get_weights().tobytes() == b.get_weights().tobytes()
+        np.testing.assert_array_equal(a.counters["pulses"], b.counters["pulses"])
+
+
+def test_update_arrays_validates_everything_before_changing_anything():
+    from crossbar import update_arrays
+    arrays, data = _update_fixture()
+    before = [a.state_dict() for a in arrays]
+    bad = [(a, x, d, 0.5) for a, (x, d) in zip(arrays, data)]
+    bad[2] = (arrays[2], data[2][0], data[2][1][:, :3], 0.5)  # wrong d width in the last one
+    with pytest.raises(ValueError, match="d must have shape"):
+        update_arrays(bad)
+    for a, s in zip(arrays, before):
+        assert a.get_weights().tobytes() == s["weights"].tobytes() and a.state_dict()["rng"] == s["rng"]
+    with pytest.raises(ValueError, match="only once"):
+        update_arrays([(arrays[0], *data[0], 0.5), (arrays[0], *data[0], 0.5)])

@@ -37,7 +37,7 @@ from typing import Callable, Optional
 
 import torch
 
-from mapping import clear_pending_update, pop_pending_update
+from mapping import apply_pending_updates, clear_pending_update, pop_pending_update
 
 __all__ = ["AnalogSGD"]
 
@@ -61,14 +61,20 @@ class AnalogSGD(torch.optim.SGD):
 
     @torch.no_grad()
     def step(self, closure: Optional[Callable[[], float]] = None):
-        """Digital SGD step, then one pulsed update per analog layer with a stash."""
+        """Digital SGD step, then one pulsed update per analog layer with a stash.
+
+        The layers' pulses run concurrently (:func:`crossbar.update_arrays`), with
+        the same result as updating them one after another.
+        """
         loss = super().step(closure)
+        updates = []
         for group in self.param_groups:
             lr = float(group["lr"])
             for p in group["params"]:
                 pending = pop_pending_update(p)
                 if pending is not None:
-                    pending.apply(lr)
+                    updates.append((pending, lr))
+        apply_pending_updates(updates)
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
