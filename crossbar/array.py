@@ -92,6 +92,10 @@ class CrossbarArray:
         self.tiles = [(r0, min(r0 + self.tile_rows, self.rows), c0, min(c0 + self.tile_cols, self.cols))
                       for r0 in range(0, self.rows, self.tile_rows) for c0 in range(0, self.cols, self.tile_cols)]
         self._tile_table = np.array(self.tiles, dtype=np.int64).reshape(-1, 4)
+        self.last_tile_pulses = [0] * len(self.tiles)  # pulses per tile of the last update (a cost estimate)
+        self._dac_per_sample = {False: sum(c1 - c0 for (_, _, c0, c1) in self.tiles),
+                                True: sum(r1 - r0 for (r0, r1, _, _) in self.tiles)}
+        self._io_args: dict = {}
         self._pulses = np.zeros((self.rows, self.cols), dtype=np.int64)
         self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "updates": 0,
                         "bm_repeats": 0, "pulse_total": 0}
@@ -189,12 +193,29 @@ class CrossbarArray:
 
     # ------------------------------------------------------------------ reads
     def _as_batch(self, name: str, a: Any, n: int) -> np.ndarray:
+        if type(a) is np.ndarray and a.dtype == np.float32 and a.ndim == 2 and a.shape[1] == n \
+                and a.flags.c_contiguous:
+            return a
         a = np.asarray(a, dtype=np.float32)
         if a.ndim == 1:
             a = a[None, :]
         if a.ndim != 2 or a.shape[1] != n:
             raise ValueError(f"CrossbarArray: {name} must have shape (batch, {n}), got {np.shape(a)}")
         return np.ascontiguousarray(a)
+
+    def _fused_read_args(self, io: IOConfig, transposed: bool) -> tuple | None:
+        """The periphery arguments of :func:`read_tiles` for ``io`` (cached; IOConfig is frozen), or None."""
+        key = (id(io), transposed)
+        hit = self._io_args.get(key)
+        if hit is not None and hit[0] is io:
+            return hit[1]
+        args = None
+        if not io.perfect and (io.w_noise == 0 or io.w_noise_type == "none"):
+            args = (_NM_MODE[io.noise_management], float(io.nm_thres), float(io.inp_step), float(io.inp_bound),
+                    float(io.inp_noise), float(io.out_noise), float(io.out_step), float(io.out_bound),
+                    not transposed and io.bound_management == "iterative", self._bm_limit(io))
+        self._io_args[key] = (io, args)
+        return args
 
     def _read(self, x: np.ndarray, w: np.ndarray, transposed: bool, io: IOConfig, stream: int,
               ctr: int, bound_management: bool) -> np.ndarray:
@@ -269,13 +290,11 @@ class CrossbarArray:
         ctr = self._rng[kind]
         self._rng[kind] += 1
         batch = v.shape[0]
-        if not io.perfect and batch <= FUSED_READ_MAX_BATCH and (io.w_noise == 0 or io.w_noise_type == "none"):
+        fused = self._fused_read_args(io, transposed) if batch <= FUSED_READ_MAX_BATCH else None
+        if fused is not None:
             out = np.empty((batch, self.cols if transposed else self.rows), dtype=np.float32)
-            adc, repeats = read_tiles(v, w, self._tile_table, transposed, _NM_MODE[io.noise_management],
-                                      float(io.nm_thres), float(io.inp_step), float(io.inp_bound),
-                                      float(io.inp_noise), float(io.out_noise), float(io.out_step),
-                                      float(io.out_bound), not transposed and io.bound_management == "iterative",
-                                      self._bm_limit(io), self.seed, stream, _TILE_STREAMS, ctr, out)
+            adc, repeats = read_tiles(v, w, self._tile_table, transposed, *fused, self.seed, stream, _TILE_STREAMS,
+                                      ctr, out)
             self._counts["adc"] += adc
             self._counts["bm_repeats"] += repeats
         elif len(self.tiles) == 1:
@@ -286,8 +305,8 @@ class CrossbarArray:
                 (i0, i1), (o0, o1) = ((r0, r1), (c0, c1)) if transposed else ((c0, c1), (r0, r1))
                 out[:, o0:o1] += self._read(np.ascontiguousarray(v[:, i0:i1]), w[r0:r1, c0:c1], transposed, io,
                                             stream + _TILE_STREAMS * t, ctr, not transposed)
-        self._counts[f"{kind}_mvm"] += batch * len(self.tiles)
-        self._counts["dac"] += batch * sum((r1 - r0) if transposed else (c1 - c0) for (r0, r1, c0, c1) in self.tiles)
+        self._counts[kind + "_mvm"] += batch * len(self.tiles)
+        self._counts["dac"] += batch * self._dac_per_sample[transposed]
         return out
 
     def forward(self, x: Any) -> np.ndarray:
@@ -319,25 +338,33 @@ class CrossbarArray:
         Run every job (:meth:`crossbar.kernels.PulseJob.run`, in any order or
         concurrently), then call :meth:`finish_update` with them.
         """
+        return [plan_pulses(*args) for args in self.tile_update_args(x, d, lr)]
+
+    def tile_update_args(self, x: Any, d: Any, lr: float) -> list[tuple]:
+        """Validate an update, advance the random streams, return :func:`plan_pulses` arguments per tile.
+
+        The tiles' planning and pulsing may then run in any order or concurrently.
+        An :class:`IdealDevice` array is updated exactly here and returns no tiles.
+        """
         x, d, lr = self.check_update_args(x, d, lr)
         batch = x.shape[0]
         step0 = self._rng["update"]
         self._rng["update"] += batch
         self._counts["updates"] += batch
-        jobs = []
+        out: list[tuple] = []
         if isinstance(self.device, IdealDevice):
             self._w -= np.float32(lr) * matmul(d.T, x)
         elif lr > 0:
             up = self.update_config
             single = len(self.tiles) == 1
             for t, (r0, r1, c0, c1) in enumerate(self.tiles):
-                jobs.append(plan_pulses(
+                out.append((
                     self._w[r0:r1, c0:c1], self._w_read[r0:r1, c0:c1], self._cell[r0:r1, c0:c1], self._g,
                     self._pw_up, self._pw_down, x if single else np.ascontiguousarray(x[:, c0:c1]),
-                    d if single else np.ascontiguousarray(d[:, r0:r1]), float(lr), float(self.device.dw_min),
+                    d if single else np.ascontiguousarray(d[:, r0:r1]), lr, float(self.device.dw_min),
                     int(up.desired_bl), bool(up.update_management), bool(up.update_bl_management), self.seed,
                     _TILE_STREAMS * t, step0, self._pulses[r0:r1, c0:c1]))
-        return jobs
+        return out
 
     def check_update_args(self, x: Any, d: Any, lr: float) -> tuple[np.ndarray, np.ndarray, float]:
         """Validated ``(x (batch, cols), d (batch, rows), lr)`` of an update; raises ``ValueError``."""
@@ -351,6 +378,8 @@ class CrossbarArray:
     def finish_update(self, jobs: list) -> int:
         """Second half of :meth:`update`, after its jobs ran: counters, decay/diffusion; returns the pulses."""
         total = sum(job.pulses for job in jobs)
+        if len(jobs) == len(self.tiles):
+            self.last_tile_pulses = [job.pulses for job in jobs]
         self._counts["pulse_total"] += total
         self._post_update()
         self._invalidate()

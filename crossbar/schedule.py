@@ -1,18 +1,18 @@
 r"""Concurrent pulsed updates of several arrays (the layers of a network after one batch).
 
-An optimizer step updates every analog layer, and on a batch-10 MLP each update
-is a few hundred microseconds of pulses: too little for numba's thread pool
-(launching it costs tens of microseconds per parallel region and the rows of one
-small update are unevenly loaded), but enough to keep a second core busy with
-another layer.  :func:`update_arrays` therefore
+An optimizer step updates every analog layer, and on a batch-10 MLP each tile's
+update is a few hundred microseconds: too little for numba's thread pool
+(launching it costs tens of microseconds per parallel region, and the rows of
+one small update load the threads unevenly) but enough to keep a second core
+busy with another tile.  :func:`update_arrays` therefore validates every
+update, then lets ``numba.get_num_threads()`` Python threads take whole tiles
+from a shared queue, largest expected first (the tile's pulse count in its
+previous update), each drawing the tile's bits and applying its pulses with the
+serial builds, which release the GIL.
 
-1. draws every tile's bit streams (:meth:`CrossbarArray.plan_update`), which
-   gives each tile's exact pulse count;
-2. runs tiles above ``kernels.PARALLEL_MIN_PULSES`` one at a time with numba's
-   parallel build;
-3. spreads the others over ``numba.get_num_threads()`` Python threads, longest
-   first onto the least-loaded thread (LPT), each running the serial build with
-   the GIL released.
+A single tile, one thread, or a batch of tiles that each expect more than
+``kernels.PARALLEL_MIN_PULSES`` pulses run one tile at a time instead, on
+numba's parallel build where the exact count calls for it.
 
 Tiles touch disjoint cells and every random number is a function of its
 counter, so the result is bit-identical to updating the arrays one by one.
@@ -25,8 +25,6 @@ from typing import Any, Iterable
 import numba
 
 from . import kernels
-
-MIN_CONCURRENT_PULSES = 2000  # below this, a thread hand-off costs more than it saves
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
@@ -42,31 +40,16 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return _POOL
 
 
-def _run_serial(jobs: list) -> None:
-    for job in jobs:
+def _drain(queue: list, jobs: dict) -> None:
+    """Take tasks from the end of ``queue`` until it is empty (``list.pop`` is atomic)."""
+    while True:
+        try:
+            key, args = queue.pop()
+        except IndexError:
+            return
+        job = kernels.plan_pulses(*args)
         job.run(parallel=False)
-
-
-def run_jobs(jobs: list, threads: int | None = None) -> None:
-    """Run :class:`crossbar.kernels.PulseJob` s: large ones alone in parallel, small ones concurrently (LPT)."""
-    threads = numba.get_num_threads() if threads is None else int(threads)
-    big = [j for j in jobs if j.pulses >= kernels.PARALLEL_MIN_PULSES]
-    small = sorted((j for j in jobs if 0 < j.pulses < kernels.PARALLEL_MIN_PULSES), key=lambda j: -j.pulses)
-    for job in big:
-        job.run(parallel=True)
-    if threads < 2 or len(small) < 2 or sum(j.pulses for j in small) < MIN_CONCURRENT_PULSES:
-        _run_serial(small)
-        return
-    bins: list[list] = [[] for _ in range(min(threads, len(small)))]
-    load = [0] * len(bins)
-    for job in small:
-        k = load.index(min(load))
-        bins[k].append(job)
-        load[k] += job.pulses
-    futures = [_pool(len(bins) - 1).submit(_run_serial, b) for b in bins[1:]]
-    _run_serial(bins[0])
-    for f in futures:
-        f.result()
+        jobs[key] = job
 
 
 def update_arrays(items: Iterable[tuple[Any, Any, Any, float]], threads: int | None = None) -> list[int]:
@@ -74,12 +57,28 @@ def update_arrays(items: Iterable[tuple[Any, Any, Any, float]], threads: int | N
 
     Equivalent to calling :meth:`CrossbarArray.update` on each in turn (bit for
     bit); returns each update's pulse count.  An array may appear only once.
+    Every update is validated before any array changes.
     """
     items = list(items)
     arrays = [it[0] for it in items]
     if len({id(a) for a in arrays}) != len(arrays):
         raise ValueError("update_arrays: an array may appear only once (its samples must be applied in order)")
-    checked = [a.check_update_args(x, d, lr) for a, x, d, lr in items]  # all valid before any state changes
-    plans = [a.plan_update(*args) for a, args in zip(arrays, checked)]
-    run_jobs([job for jobs in plans for job in jobs], threads)
-    return [a.finish_update(jobs) for a, jobs in zip(arrays, plans)]
+    checked = [a.check_update_args(x, d, lr) for a, x, d, lr in items]
+    tile_args = [a.tile_update_args(*args) for a, args in zip(arrays, checked)]
+    threads = numba.get_num_threads() if threads is None else int(threads)
+    tasks = [((k, t), args, a.last_tile_pulses[t])
+             for k, (a, targs) in enumerate(zip(arrays, tile_args)) for t, args in enumerate(targs)]
+    jobs: dict = {}
+    if threads < 2 or len(tasks) < 2 or min(e for _, _, e in tasks) >= kernels.PARALLEL_MIN_PULSES:
+        for key, args, _ in tasks:
+            job = kernels.plan_pulses(*args)
+            job.run()
+            jobs[key] = job
+    else:
+        queue = [(key, args) for key, args, _ in sorted(tasks, key=lambda task: task[2])]  # largest last
+        futures = [_pool(threads - 1).submit(_drain, queue, jobs) for _ in range(min(threads, len(tasks)) - 1)]
+        _drain(queue, jobs)
+        for f in futures:
+            f.result()
+    return [a.finish_update([jobs[(k, t)] for t in range(len(targs))])
+            for k, (a, targs) in enumerate(zip(arrays, tile_args))]

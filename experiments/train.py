@@ -42,7 +42,7 @@ from devices import device_from_name, device_names
 from devices.validation import require_bool, require_choice, require_number
 from experiments.train_presets import PRESETS
 from mapping import AnalogConfig, AnalogLayer, convert_to_analog
-from training import AnalogSGD, convert_to_hwa, program
+from training import AnalogSGD, MLPStep, convert_to_hwa, program
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +331,7 @@ def _run_train(config: TrainConfig, seed: int, progress: bool, checkpoint_path: 
             start_epoch = ckpt["epoch"] + 1
             log.info("resumed from %s after epoch %d", checkpoint_path, start_epoch)
     loss_fn = nn.NLLLoss()
+    fused = MLPStep.build(model, loss_fn, opt)
     n = len(data.y_train)
     bs = config.batch_size
     for epoch in range(start_epoch, config.epochs):
@@ -349,11 +350,14 @@ def _run_train(config: TrainConfig, seed: int, progress: bool, checkpoint_path: 
             batches = bar
         loss_sum = 0.0
         for k in batches:
-            opt.zero_grad(set_to_none=True)
-            out = model(xs[k:k + bs])
-            loss = loss_fn(out, ys[k:k + bs])
-            loss.backward()
-            opt.step()
+            if fused is not None:  # same numbers as the autograd loop below, without its overhead
+                loss = fused.step(xs[k:k + bs], ys[k:k + bs])
+            else:
+                opt.zero_grad(set_to_none=True)
+                out = model(xs[k:k + bs])
+                loss = loss_fn(out, ys[k:k + bs])
+                loss.backward()
+                opt.step()
             loss_sum += float(loss.detach()) * min(bs, n - k)
         if bar is not None:
             bar.close()

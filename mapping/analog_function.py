@@ -59,6 +59,8 @@ PENDING_ATTR = "analog_pending"
 def as_float32_numpy(t: torch.Tensor, copy: bool = False) -> np.ndarray:
     """A float32, C-contiguous numpy view of a CPU tensor (a copy if ``copy`` or if needed)."""
     t = t.detach()
+    if not copy and t.dtype == torch.float32 and t.device.type == "cpu" and t.is_contiguous():
+        return t.numpy()
     if t.device.type != "cpu":
         raise ValueError(f"analog layers run on the CPU; got a tensor on {t.device} "
                          f"(move the model and data to the CPU with .cpu())")
@@ -117,17 +119,21 @@ def clear_pending_update(param: torch.Tensor) -> None:
 
 
 class AnalogMVM(torch.autograd.Function):
-    """``y = layer.array.forward(x)``; backward: transposed read + stash of ``(x, d)``.
+    """``y = layer.array.forward(x) (+ bias)``; backward: transposed read + stash of ``(x, d)``.
 
-    ``apply(x, analog_ctx, layer)`` with ``x`` of shape ``(N, layer.array.cols)``.
+    ``apply(x, analog_ctx, layer[, bias])`` with ``x`` of shape ``(N, layer.array.cols)``.
+    The optional digital ``bias`` (out,) is added here rather than by a separate
+    torch op, which saves an autograd node per layer; its gradient is ``d.sum(0)``.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, analog_ctx: torch.Tensor, layer) -> torch.Tensor:  # noqa: D401
+    def forward(ctx, x: torch.Tensor, analog_ctx: torch.Tensor, layer, bias=None) -> torch.Tensor:  # noqa: D401
         y = layer.array.forward(as_float32_numpy(x))
+        if bias is not None:
+            y += as_float32_numpy(bias)
         ctx.layer = layer
         ctx.save_for_backward(x)
-        return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+        return torch.from_numpy(y)
 
     @staticmethod
     @once_differentiable
@@ -137,8 +143,9 @@ class AnalogMVM(torch.autograd.Function):
         d = as_float32_numpy(grad_out, copy=True)
         grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_x = torch.from_numpy(np.ascontiguousarray(layer.array.backward(d), dtype=np.float32))
+            grad_x = torch.from_numpy(layer.array.backward(d))
             if x.dtype != torch.float32:
                 grad_x = grad_x.to(x.dtype)
+        grad_bias = grad_out.sum(0) if len(ctx.needs_input_grad) > 3 and ctx.needs_input_grad[3] else None
         _stash(layer, as_float32_numpy(x), d)
-        return grad_x, None, None
+        return grad_x, None, None, grad_bias

@@ -353,8 +353,7 @@ def _update_fixture():
 
 
 def test_update_arrays_is_bit_identical_to_updating_one_by_one(monkeypatch):
-    from crossbar import schedule, update_arrays
-    monkeypatch.setattr(schedule, "MIN_CONCURRENT_PULSES", 0)  # always use the thread pool
+    from crossbar import update_arrays
     seq, data = _update_fixture()
     par, _ = _update_fixture()
     for _ in range(3):

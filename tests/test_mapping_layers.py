@@ -25,8 +25,9 @@ def _input(*shape, seed=0):
     return torch.randn(*shape, generator=g)
 
 
+@pytest.mark.parametrize("lead", [(2, 3), (6,)])  # (6,): the 2-D fast path with the bias inside AnalogMVM
 @pytest.mark.parametrize("bias, analog_bias", [(True, False), (True, True), (False, False)])
-def test_linear_matches_nn_linear(bias, analog_bias):
+def test_linear_matches_nn_linear(bias, analog_bias, lead):
     torch.manual_seed(1)
     layer = AnalogLinear(7, 5, bias=bias, config=IDEAL.replace(analog_bias=analog_bias), seed=3)
     ref = nn.Linear(7, 5, bias=bias)
@@ -35,9 +36,9 @@ def test_linear_matches_nn_linear(bias, analog_bias):
         ref.weight.copy_(w)
         if bias:
             ref.bias.copy_(b)
-    x = _input(2, 3, 7).requires_grad_()          # extra leading dim, like nn.Linear
+    x = _input(*lead, 7).requires_grad_()          # extra leading dims, like nn.Linear
     xr = x.detach().clone().requires_grad_()
-    gy = _input(2, 3, 5, seed=1)
+    gy = _input(*lead, 5, seed=1)
     y, yr = layer(x), ref(xr)
     assert y.shape == yr.shape
     torch.testing.assert_close(y, yr, atol=ATOL, rtol=0)
