@@ -1,63 +1,54 @@
-"""Projected in-situ epoch time of the aihwkit comparison configuration, split by phase.
+"""Wall time of one in-situ training epoch of the aihwkit comparison configuration.
 
-Runs ``--batches`` batches of the ``aihwkit`` preset (784-256-128-10 sigmoid MLP,
-SoftBounds defaults, batch 10, lr 0.5) on Fashion-MNIST and reports, per batch,
-the time in forward+backward (reads, autograd, Python) and in the optimizer step
-(pulsed updates), then the projected 60,000-sample epoch as a ratio to aihwkit
-1.2.0's 62 s measured on the 2-core machine.  Medians are not used: an epoch is a
-sum, so this reports totals over the measured batches after a warm-up.
+Trains the ``aihwkit`` preset (784-256-128-10 sigmoid MLP, aihwkit's SoftBounds
+device and IO defaults, batch 10, lr 0.5) for one full epoch of Fashion-MNIST
+with :func:`experiments.train.run_train`, exactly as ``xbarsim train --preset
+aihwkit --epochs 1`` does, and prints the epoch's wall time as a ratio to
+aihwkit 1.2.0's 62 s measured on the 2-core machine, with the pulses per
+sample that the time pays for.  ``--autograd`` trains through
+``loss.backward()`` and ``AnalogSGD.step()`` instead of the fused
+:class:`training.MLPStep` (same numbers, more Python per batch).  The first
+call in a fresh checkout also compiles the numba kernels (about a minute); the
+epoch time does not include it.
 
-    python benchmarks/bench_train_epoch.py [--batches N]
+    python benchmarks/bench_train_epoch.py [--seed S] [--autograd]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import devices  # noqa: E402,F401  (first: passive OpenMP waiting before torch loads)
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import numba  # noqa: E402
 
-from experiments.train import build_model, load_train_data, make_optimizer, preset_config  # noqa: E402
+from experiments.train import preset_config, run_train  # noqa: E402
 
 AIHWKIT_EPOCH_S = 62.0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batches", type=int, default=600)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--autograd", action="store_true", help="use the autograd loop instead of MLPStep")
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    config = preset_config("aihwkit")
-    data = load_train_data(config)
-    model, _ = build_model(config, seed=0)
-    opt = make_optimizer(model, config)
-    loss_fn = nn.NLLLoss()
-    bs = config.batch_size
-    t_fb = t_step = 0.0
-    warm = 100
-    for b in range(warm + args.batches):
-        xs = data.x_train[b * bs:(b + 1) * bs]
-        ys = data.y_train[b * bs:(b + 1) * bs]
-        t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(xs), ys).backward()
-        t1 = time.perf_counter()
-        opt.step()
-        t2 = time.perf_counter()
-        if b >= warm:
-            t_fb += t1 - t0
-            t_step += t2 - t1
-    n = args.batches
-    per_batch = (t_fb + t_step) / n
-    epoch = per_batch * len(data.y_train) / bs
-    print(f"per batch of {bs}: forward+backward {t_fb / n * 1e3:.2f} ms, pulsed update {t_step / n * 1e3:.2f} ms")
-    print(f"projected epoch ({len(data.y_train)} samples): {epoch:.1f} s = {epoch / AIHWKIT_EPOCH_S:.2f}x aihwkit's "
-          f"{AIHWKIT_EPOCH_S:.0f} s (target <= 0.25x)")
+    if args.autograd:
+        import experiments.train as train
+        train.MLPStep.build = staticmethod(lambda *a, **k: None)
+    config = preset_config("aihwkit").to_dict()
+    config["epochs"] = 1
+    warm = dict(config, train_subset=200, test_subset=100)  # compiles the kernels outside the timed epoch
+    run_train(warm, seed=args.seed)
+    out = run_train(config, seed=args.seed)
+    epoch = out["epoch_seconds"][0]
+    pulses = sum(layer["pulse_total"] for layer in out["pulses"].values())
+    samples = next(iter(out["pulses"].values()))["updates"]
+    print(f"loop: {'autograd' if args.autograd else 'MLPStep'}, numba threads: {numba.get_num_threads()}")
+    print(f"epoch ({samples} samples): {epoch:.1f} s = {epoch / AIHWKIT_EPOCH_S:.2f}x aihwkit's "
+          f"{AIHWKIT_EPOCH_S:.0f} s (target <= 0.25x); {pulses / samples:.0f} pulses per sample, "
+          f"{epoch / pulses * 1e9:.1f} ns of wall time per pulse; test accuracy {out['test_acc'][0]:.4f}")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def rand64(key, index, k):
 @numba.njit(cache=True, inline="always")
 def uniform(key, index, k):
     """Uniform double in [0, 1) with 53 random bits."""
-    return float(rand64(key, index, k) >> _S11) * _INV53
+    return float(np.int64(rand64(key, index, k) >> _S11)) * _INV53
 
 
 def _ziggurat_tables(n: int = 128, r: float = 3.442619855899, v: float = 9.91256303526217e-3):
@@ -114,7 +114,7 @@ def normal(key, index, k):
         bits = rand64(key, index, k * 64 + sub)
         sub += 3
         i = int(bits & np.uint64(127))
-        u = 2.0 * (float(bits >> _S11) * _INV53) - 1.0
+        u = 2.0 * (float(np.int64(bits >> _S11)) * _INV53) - 1.0  # < 2**53: exact, and a signed convert is one instruction
         if abs(u) < ZIG_RATIO[i]:
             return u * ZIG_X[i]
         z = _normal_slow(key, index, k, i, u, sub)
