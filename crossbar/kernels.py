@@ -291,6 +291,59 @@ def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_pt
             counts[i, j] += 1
 
 
+@numba.njit(cache=True, inline="always")
+def _nm_scale(x, b, i0, i1, nm_mode, nm_thres):
+    """Noise-management scale of sample ``b`` over inputs ``i0:i1``.
+
+    ``nm_mode`` 0 (abs_max): ``max_j |x_j|``, capped at ``nm_thres`` if that is > 0;
+    1 (none): 1; 2 (constant): ``nm_thres``.
+    """
+    if nm_mode == 0:
+        m = 0.0
+        for j in range(i0, i1):
+            v = abs(x[b, j])
+            if v > m:
+                m = v
+        if nm_thres > 0.0 and m > nm_thres:
+            m = nm_thres
+        return m
+    if nm_mode == 2:
+        return nm_thres
+    return 1.0
+
+
+@numba.njit(cache=True, inline="always")
+def _dac(v, inv_scale, step, inv_step, bound, noise, key, idx):
+    """One DAC conversion: ``clip(round(v inv_scale / step) step, ±bound) + noise normal(key, idx, 1)``."""
+    a = v * inv_scale
+    if step > 0.0:
+        a = np.rint(a * inv_step) * step
+    if a > bound:
+        a = bound
+    elif a < -bound:
+        a = -bound
+    if noise > 0.0:
+        a += noise * normal(key, idx, 1)
+    return a
+
+
+@numba.njit(cache=True, inline="always")
+def _adc(v, noise, key, idx, step, inv_step, bound):
+    """One ADC conversion of ``v + noise normal(key, idx, 0)``; returns ``(value, clipped)``.
+
+    ``clipped`` is 1 at the upper bound, -1 at the lower bound, 0 otherwise.
+    """
+    if noise > 0.0:
+        v += noise * normal(key, idx, 0)
+    if step > 0.0:
+        v = np.rint(v * inv_step) * step
+    if v > bound:
+        return bound, 1
+    if v < -bound:
+        return -bound, -1
+    return v, 0
+
+
 def _prepare_input(x, out, scale, nm_mode, nm_thres, bm_factor, step, bound, noise, seed, stream, step_ctr):
     """Noise management + DAC: ``out = clip(round(x / (s f) / step) step, ±bound) + noise xi``.
 
@@ -303,41 +356,20 @@ def _prepare_input(x, out, scale, nm_mode, nm_thres, bm_factor, step, bound, noi
     """
     batch, n = x.shape
     key = make_key(seed, stream, step_ctr)
+    inv_step = 1.0 / step if step > 0.0 else 0.0
     for b in numba.prange(batch):
         f = bm_factor[b]
         if f == 0.0:
             continue
-        if nm_mode == 0:
-            m = 0.0
-            for j in range(n):
-                v = abs(x[b, j])
-                if v > m:
-                    m = v
-            if nm_thres > 0.0 and m > nm_thres:
-                m = nm_thres
-            s = m
-        elif nm_mode == 2:
-            s = nm_thres
-        else:
-            s = 1.0
-        scale[b] = s
-        if s == 0.0:
+        sc = _nm_scale(x, b, 0, n, nm_mode, nm_thres)
+        scale[b] = sc
+        if sc == 0.0:
             for j in range(n):
                 out[b, j] = 0.0
             continue
-        inv = 1.0 / (s * f)
-        inv_step = 1.0 / step if step > 0.0 else 0.0
+        inv = 1.0 / (sc * f)
         for j in range(n):
-            v = x[b, j] * inv
-            if step > 0.0:
-                v = np.rint(v * inv_step) * step
-            if v > bound:
-                v = bound
-            elif v < -bound:
-                v = -bound
-            if noise > 0.0:
-                v += noise * normal(key, b * n + j, 1)
-            out[b, j] = v
+            out[b, j] = _dac(x[b, j], inv, step, inv_step, bound, noise, key, b * n + j)
 
 
 def _finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, stream, step_ctr, test_negative):
@@ -356,22 +388,13 @@ def _finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, strea
             continue
         sat = False
         for i in range(n):
-            v = np.float64(y[b, i])
             tot = out_noise
             if has_w_noise:
                 std = w_noise_std[b, i]
                 tot = math.sqrt(out_noise * out_noise + std * std)
-            if tot > 0.0:
-                v += tot * normal(key, b * n + i, 0)
-            if step > 0.0:
-                v = np.rint(v * inv_step) * step
-            if v > bound:
-                v = bound
+            v, clipped = _adc(np.float64(y[b, i]), tot, key, b * n + i, step, inv_step, bound)
+            if clipped > 0 or (clipped < 0 and test_negative):
                 sat = True
-            elif v < -bound:
-                v = -bound
-                if test_negative:
-                    sat = True
             y[b, i] = v
         saturated[b] = sat
     return saturated
@@ -508,32 +531,15 @@ def read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound, 
             for b in range(batch):
                 if not active[b]:
                     continue
-                if nm_mode == 0:
-                    m = 0.0
-                    for j in range(n_in):
-                        a = abs(v[b, i0 + j])
-                        if a > m:
-                            m = a
-                    if nm_thres > 0.0 and m > nm_thres:
-                        m = nm_thres
-                    sc = m
-                elif nm_mode == 2:
-                    sc = nm_thres
-                else:
-                    sc = 1.0
+                sc = _nm_scale(v, b, i0, i1, nm_mode, nm_thres)
                 scale[b] = sc
-                inv = 1.0 / (sc * factor[b]) if sc > 0.0 else 0.0
+                if sc == 0.0:
+                    for j in range(n_in):
+                        xq[b, j] = 0.0
+                    continue
+                inv = 1.0 / (sc * factor[b])
                 for j in range(n_in):
-                    a = v[b, i0 + j] * inv
-                    if inp_step > 0.0:
-                        a = np.rint(a * inv_in) * inp_step
-                    if a > inp_bound:
-                        a = inp_bound
-                    elif a < -inp_bound:
-                        a = -inp_bound
-                    if inp_noise > 0.0 and sc > 0.0:
-                        a += inp_noise * normal(key, b * n_in + j, 1)
-                    xq[b, j] = a
+                    xq[b, j] = _dac(v[b, i0 + j], inv, inp_step, inv_in, inp_bound, inp_noise, key, b * n_in + j)
             if transposed:
                 _mvm_cols(xq, w, r0, r1, c0, c1, active, y)
             else:
@@ -550,17 +556,9 @@ def read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound, 
                     continue
                 sat = False
                 for o in range(n_out):
-                    a = np.float64(y[b, o])
-                    if out_noise > 0.0:
-                        a += out_noise * normal(key, b * n_out + o, 0)
-                    if out_step > 0.0:
-                        a = np.rint(a * inv_out) * out_step
-                    if a > out_bound:
-                        a = out_bound
-                        sat = True
-                    elif a < -out_bound:
-                        a = -out_bound
-                        sat = True
+                    a, clipped = _adc(np.float64(y[b, o]), out_noise, key, b * n_out + o, out_step, inv_out,
+                                      out_bound)
+                    sat |= clipped != 0
                     y[b, o] = a
                 if bound_management and sat and factor[b] * 2.0 <= bm_limit:
                     factor[b] *= 2.0
