@@ -92,10 +92,10 @@ class CrossbarArray:
         self.tiles = [(r0, min(r0 + self.tile_rows, self.rows), c0, min(c0 + self.tile_cols, self.cols))
                       for r0 in range(0, self.rows, self.tile_rows) for c0 in range(0, self.cols, self.tile_cols)]
         self._tile_table = np.array(self.tiles, dtype=np.int64).reshape(-1, 4)
-        self.last_tile_pulses = [0] * len(self.tiles)  # pulses per tile of the last update (a cost estimate)
+        self._last_tile_pulses = [0] * len(self.tiles)  # pulses per tile of the last update (a cost estimate)
         self._dac_per_sample = {False: sum(c1 - c0 for (_, _, c0, c1) in self.tiles),
                                 True: sum(r1 - r0 for (r0, r1, _, _) in self.tiles)}
-        self._io_args: dict = {}
+        self._io_args: dict = {}  # per direction: (IOConfig, read_tiles arguments) of the last read
         self._pulses = np.zeros((self.rows, self.cols), dtype=np.int64)
         self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "updates": 0,
                         "bm_repeats": 0, "pulse_total": 0}
@@ -205,8 +205,7 @@ class CrossbarArray:
 
     def _fused_read_args(self, io: IOConfig, transposed: bool) -> tuple | None:
         """The periphery arguments of :func:`read_tiles` for ``io`` (cached; IOConfig is frozen), or None."""
-        key = (id(io), transposed)
-        hit = self._io_args.get(key)
+        hit = self._io_args.get(transposed)
         if hit is not None and hit[0] is io:
             return hit[1]
         args = None
@@ -214,7 +213,7 @@ class CrossbarArray:
             args = (_NM_MODE[io.noise_management], float(io.nm_thres), float(io.inp_step), float(io.inp_bound),
                     float(io.inp_noise), float(io.out_noise), float(io.out_step), float(io.out_bound),
                     not transposed and io.bound_management == "iterative", self._bm_limit(io))
-        self._io_args[key] = (io, args)
+        self._io_args[transposed] = (io, args)
         return args
 
     def _read(self, x: np.ndarray, w: np.ndarray, transposed: bool, io: IOConfig, stream: int,
@@ -379,7 +378,7 @@ class CrossbarArray:
         """Second half of :meth:`update`, after its jobs ran: counters, decay/diffusion; returns the pulses."""
         total = sum(job.pulses for job in jobs)
         if len(jobs) == len(self.tiles):
-            self.last_tile_pulses = [job.pulses for job in jobs]
+            self._last_tile_pulses = [job.pulses for job in jobs]
         self._counts["pulse_total"] += total
         self._post_update()
         self._invalidate()

@@ -11,10 +11,9 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
-
-from llvmlite import ir
 
 from devices.kernels import noise_scalars, pulse_once, specialise
 from devices.models import G_MODEL, G_WRITE_NOISE
@@ -40,9 +39,9 @@ def serial_and_parallel(py_func):
             numba.njit(cache=True, nogil=True, parallel=True)(clone("_parallel")))
 
 
-PARALLEL_MIN_WORK = 1 << 16
+PARALLEL_MIN_WORK = 1 << 16  # elements (reads) or samples x lines (bit drawing) that repay numba's threads
 PREFETCH_AHEAD = 16  # pulses
-MODEL = -1  # device model id, a compile-time constant in specialise() builds  # elements (reads) or row*col*sample visits (updates)
+MODEL = -1  # device model id, a compile-time constant in specialise() builds
 
 _U32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)

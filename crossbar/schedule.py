@@ -66,7 +66,7 @@ def update_arrays(items: Iterable[tuple[Any, Any, Any, float]], threads: int | N
     checked = [a.check_update_args(x, d, lr) for a, x, d, lr in items]
     tile_args = [a.tile_update_args(*args) for a, args in zip(arrays, checked)]
     threads = numba.get_num_threads() if threads is None else int(threads)
-    tasks = [((k, t), args, a.last_tile_pulses[t])
+    tasks = [((k, t), args, a._last_tile_pulses[t])
              for k, (a, targs) in enumerate(zip(arrays, tile_args)) for t, args in enumerate(targs)]
     jobs: dict = {}
     if threads < 2 or len(tasks) < 2 or min(e for _, _, e in tasks) >= kernels.PARALLEL_MIN_PULSES:
