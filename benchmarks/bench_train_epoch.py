@@ -11,6 +11,12 @@ sample that the time pays for.  ``--autograd`` trains through
 call in a fresh checkout also compiles the numba kernels (about a minute); the
 epoch time does not include it.
 
+The epoch is memory-bound (the first layer's cells do not stay in cache), and
+on a shared host memory performance changes with the other tenants: the same
+code has taken 13 s and 21 s here.  The script also prints the host's
+dependent-load latency over 64 MB before and after the epoch, a rough
+indicator of that load (it does not capture bandwidth contention).
+
     python benchmarks/bench_train_epoch.py [--seed S] [--autograd]
 """
 from __future__ import annotations
@@ -18,15 +24,37 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import devices  # noqa: E402,F401  (first: passive OpenMP waiting before torch loads)
 import numba  # noqa: E402
+import numpy as np  # noqa: E402
 
 from experiments.train import preset_config, run_train  # noqa: E402
 
 AIHWKIT_EPOCH_S = 62.0
+
+
+@numba.njit(cache=True)
+def _chase(nxt, n):
+    p = 0
+    for _ in range(n):
+        p = nxt[p]
+    return p
+
+
+def memory_latency_ns(mbytes: int = 64, loads: int = 2_000_000) -> float:
+    """Mean latency of dependent random loads over ``mbytes`` (a pointer chase), in ns."""
+    n = mbytes * 1024 * 1024 // 8
+    perm = np.random.default_rng(0).permutation(n)
+    nxt = np.empty(n, dtype=np.int64)
+    nxt[perm] = np.roll(perm, -1)
+    _chase(nxt, 10)
+    t = time.perf_counter()
+    _chase(nxt, loads)
+    return (time.perf_counter() - t) / loads * 1e9
 
 
 def main() -> None:
@@ -41,7 +69,9 @@ def main() -> None:
     config["epochs"] = 1
     warm = dict(config, train_subset=200, test_subset=100)  # compiles the kernels outside the timed epoch
     run_train(warm, seed=args.seed)
+    lat_before = memory_latency_ns()
     out = run_train(config, seed=args.seed)
+    lat_after = memory_latency_ns()
     epoch = out["epoch_seconds"][0]
     pulses = sum(layer["pulse_total"] for layer in out["pulses"].values())
     samples = next(iter(out["pulses"].values()))["updates"]
@@ -49,6 +79,7 @@ def main() -> None:
     print(f"epoch ({samples} samples): {epoch:.1f} s = {epoch / AIHWKIT_EPOCH_S:.2f}x aihwkit's "
           f"{AIHWKIT_EPOCH_S:.0f} s (target <= 0.25x); {pulses / samples:.0f} pulses per sample, "
           f"{epoch / pulses * 1e9:.1f} ns of wall time per pulse; test accuracy {out['test_acc'][0]:.4f}")
+    print(f"host memory latency (dependent loads, 64 MB): {lat_before:.0f} ns before, {lat_after:.0f} ns after")
 
 
 if __name__ == "__main__":
