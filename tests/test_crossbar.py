@@ -377,3 +377,19 @@ def test_update_arrays_validates_everything_before_changing_anything():
         assert a.get_weights().tobytes() == s["weights"].tobytes() and a.state_dict()["rng"] == s["rng"]
     with pytest.raises(ValueError, match="only once"):
         update_arrays([(arrays[0], *data[0], 0.5), (arrays[0], *data[0], 0.5)])
+
+
+def test_update_arrays_without_pulse_work():
+    """Ideal devices (exact update, no tiles to pulse) and lr = 0 go through update_arrays unchanged."""
+    from crossbar import update_arrays
+    rng = np.random.default_rng(4)
+    ideal = CrossbarArray(5, 7, IdealDevice(), io=PERFECT, seed=1)
+    ideal.set_weights(np.zeros((5, 7), dtype=np.float32))
+    soft = CrossbarArray(6, 7, SoftBounds(), seed=2)
+    w_soft = soft.get_weights()
+    x = rng.uniform(0, 1, (3, 7)).astype(np.float32)
+    d_ideal, d_soft = rng.normal(0, 1, (3, 5)).astype(np.float32), rng.normal(0, 1, (3, 6)).astype(np.float32)
+    assert update_arrays([(ideal, x, d_ideal, 0.1), (soft, x, d_soft, 0.0)], threads=2) == [0, 0]
+    np.testing.assert_allclose(ideal.get_weights(), -0.1 * d_ideal.T @ x, rtol=1e-5, atol=1e-7)
+    assert soft.get_weights().tobytes() == w_soft.tobytes()
+    assert soft.counters["updates"] == 3 and soft.counters["pulse_total"] == 0

@@ -100,3 +100,17 @@ def test_activation_choice():
     assert any(isinstance(m, nn.Tanh) for m in model) and not any(isinstance(m, nn.Sigmoid) for m in model)
     with pytest.raises(ValueError, match="train.activation = 'relu' is not allowed"):
         preset_config("smoke", activation="relu")
+
+
+@pytest.mark.parametrize("preset", ["default", "smoke", "aihwkit"])
+def test_in_situ_presets_take_the_fused_step(preset):
+    """xbarsim train's in-situ networks qualify for MLPStep; its float baseline does not."""
+    from torch import nn
+
+    from experiments.train import build_model, make_optimizer
+    from training import MLPStep
+    for fp in (False, True):
+        config = preset_config(preset).replace(fp=fp)
+        model, _ = build_model(config, seed=0)
+        step = MLPStep.build(model, nn.NLLLoss(), make_optimizer(model, config))
+        assert (step is not None) == (not fp)
