@@ -622,13 +622,6 @@ def plan_pulses(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl
                      step0, counts), int(g[G_MODEL]), int(n))
 
 
-def pulsed_update(*args) -> int:
-    """Pulsed update of one tile (:func:`plan_pulses`, then run); returns the number of pulses."""
-    job = plan_pulses(*args)
-    job.run()
-    return job.pulses
-
-
 def prepare_input(x, *args):
     """Dispatch :func:`_prepare_input` by work size."""
     fn = prepare_input_parallel if x.size >= PARALLEL_MIN_WORK else prepare_input_serial
