@@ -100,13 +100,24 @@ def _client_failure(exc: BaseException) -> dict:
 
 
 # ------------------------------------------------------------------ executors
+def cap_numba_threads(threads: int) -> None:
+    """Worker initializer: at most ``threads`` numba threads, so workers do not oversubscribe the cores.
+
+    Results do not depend on it (every random number is a function of its counter).
+    """
+    import numba
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
 class _LocalBackend:
     def __init__(self, workers: int):
         self.workers = workers
         self.executor = self._start()
 
     def _start(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        threads = max(1, (os.cpu_count() or 1) // self.workers)  # a worker's share of the cores
+        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=cap_numba_threads, initargs=(threads,))
 
     def capacity(self) -> int:
         return self.workers

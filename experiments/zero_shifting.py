@@ -141,6 +141,7 @@ import h5py
 import numpy as np
 
 from experiments.provenance import xbarsim_version
+from experiments.sweep_run import cap_numba_threads
 
 log = logging.getLogger(__name__)
 
@@ -258,12 +259,6 @@ def build_points(preset: Preset, dataset: str, data_dir: str | None = None) -> l
 # --------------------------------------------------------------------------- workers
 def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _init_worker(threads: int) -> None:
-    """Pool initializer: cap numba's threads so workers do not oversubscribe the cores."""
-    import numba
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
 def _run_point(point: Point) -> dict:
@@ -493,7 +488,7 @@ def run_experiment(preset: str | Preset = "paper", out: str | os.PathLike = "zer
             threads = max(1, (os.cpu_count() or 1) // workers)
             with _thread_env(threads), ProcessPoolExecutor(
                     max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_init_worker, initargs=(threads,)) as pool:
+                    initializer=cap_numba_threads, initargs=(threads,)) as pool:
                 futures = {pool.submit(_run_point, pt): pt for pt in todo}
                 for fut in as_completed(futures):
                     failed += _record(out, futures[fut], fut.result(), version, bar)
