@@ -26,18 +26,17 @@ import numba
 
 from . import kernels
 
-_POOL: ThreadPoolExecutor | None = None
-_POOL_SIZE = 0
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    global _POOL, _POOL_SIZE
-    if _POOL is None or _POOL_SIZE != workers:
-        if _POOL is not None:
-            _POOL.shutdown(wait=True)
-        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xbarsim-update")
-        _POOL_SIZE = workers
-    return _POOL
+    """A thread pool of ``workers`` threads, kept for the process (one per size: none is ever shut down
+    while another caller may still be submitting to it)."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS.setdefault(workers, ThreadPoolExecutor(max_workers=workers,
+                                                             thread_name_prefix="xbarsim-update"))
+    return pool
 
 
 def _drain(queue: list, jobs: dict) -> None:
