@@ -18,7 +18,9 @@ BOUND_MANAGEMENT = ("iterative", "none")
 W_NOISE_TYPES = ("none", "additive_constant", "pcm_read")
 
 
-class _Serialisable:
+class Serialisable:
+    """``to_dict`` / ``from_dict`` (unknown keys raise, naming them) / ``replace`` for frozen config dataclasses."""
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
@@ -35,7 +37,7 @@ class _Serialisable:
 
 
 @dataclass(frozen=True)
-class IOConfig(_Serialisable):
+class IOConfig(Serialisable):
     r"""Forward/backward read periphery of one tile.
 
     A read of input vector ``x`` proceeds (aihwkit's analog MVM):
@@ -103,7 +105,7 @@ class IOConfig(_Serialisable):
 
 
 @dataclass(frozen=True)
-class UpdateConfig(_Serialisable):
+class UpdateConfig(Serialisable):
     r"""Stochastic pulse-train update (Gokmen & Vlasov 2016; aihwkit ``UpdateParameters``).
 
     For one sample, with ``x_max = max|x|``, ``d_max = max|d|`` and the device's

@@ -109,7 +109,6 @@ Training never changes the reference: ``CrossbarArray.update`` pulses only ``G``
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -119,6 +118,7 @@ import numpy as np
 from torch import nn
 
 from crossbar import CrossbarArray
+from crossbar.config import Serialisable
 from devices import DeviceConfig, IdealDevice, measure_symmetry_point, sample_cells, symmetry_point
 from devices.kernels import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP, apply_pulse_counts
 from devices.symmetry import convergence_pairs
@@ -143,7 +143,7 @@ def _derived_seed(seed: int, tag: int) -> int:
 
 
 @dataclass(frozen=True)
-class ReferenceConfig:
+class ReferenceConfig(Serialisable):
     """What the reference cells hold and how they are programmed (see the module docstring).
 
     Attributes:
@@ -183,22 +183,6 @@ class ReferenceConfig:
         require_number(n, "seed_offset", self.seed_offset, 0, 2**62, integer=True)
         require_number(n, "program_tolerance", self.program_tolerance, 0.0, None)
         require_number(n, "max_program_pulses", self.max_program_pulses, 1, None, integer=True)
-
-    def to_dict(self) -> dict:
-        """Plain (JSON-able) dict; inverse of :meth:`from_dict`."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ReferenceConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"ReferenceConfig has no field(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
-
-    def replace(self, **changes: Any) -> "ReferenceConfig":
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
 
 
 # --------------------------------------------------------------------------- measurement
