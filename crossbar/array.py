@@ -358,11 +358,11 @@ class CrossbarArray:
             single = len(self.tiles) == 1
             for t, (r0, r1, c0, c1) in enumerate(self.tiles):
                 out.append((
-                    self._w[r0:r1, c0:c1], self._w_read[r0:r1, c0:c1], self._cell[r0:r1, c0:c1], self._g,
+                    self._w, self._w_read, self._cell, self._g,
                     self._pw_up, self._pw_down, x if single else np.ascontiguousarray(x[:, c0:c1]),
                     d if single else np.ascontiguousarray(d[:, r0:r1]), lr, float(self.device.dw_min),
                     int(up.desired_bl), bool(up.update_management), bool(up.update_bl_management), self.seed,
-                    _TILE_STREAMS * t, step0, self._pulses[r0:r1, c0:c1]))
+                    _TILE_STREAMS * t, step0, self._pulses, r0, c0))
         return out
 
     def check_update_args(self, x: Any, d: Any, lr: float) -> tuple[np.ndarray, np.ndarray, float]:

@@ -15,7 +15,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from devices.kernels import noise_scalars, pulse_once, specialise
+from devices.kernels import noise_scalars, pulse_once_flat, specialise
 from devices.models import G_MODEL, G_WRITE_NOISE
 from devices.rng import STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal, rand64
 
@@ -60,22 +60,21 @@ def trailing_zeros64(typingctx, x):
 
 
 @intrinsic
-def prefetch(typingctx, arr, i, j):
-    """Hint the cache to load element ``arr[i, j]`` (or ``arr[i, j, 0]``); no effect on results.
+def prefetch(typingctx, arr, i):
+    """Hint the cache to load element ``arr[i]`` of a 1-D array for writing; no effect on results.
 
     The pulsed update touches cells in an order the hardware prefetcher cannot
-    guess; issuing the loads of a row's cells ahead of the pulses lets the misses
+    guess; issuing the loads of coming pulses' cells ahead lets the misses
     overlap instead of stalling one after another.
     """
-    if not isinstance(arr, types.Array) or arr.ndim not in (2, 3):
+    if not isinstance(arr, types.Array) or arr.ndim != 1 or not isinstance(i, types.Integer):
         return None
-    sig = types.void(arr, types.intp, types.intp)
+    sig = types.void(arr, i)
 
     def codegen(context, builder, signature, args):
         aryty = signature.args[0]
         ary = context.make_array(aryty)(context, builder, args[0])
-        idx = [args[1], args[2]] + [context.get_constant(types.intp, 0)] * (aryty.ndim - 2)
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx, wraparound=False)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
         i8p = ir.IntType(8).as_pointer()
         ptr = builder.bitcast(ptr, i8p)
         i32 = ir.IntType(32)
@@ -208,21 +207,30 @@ def _coincidence_lists(x, d, lr, dw_min, desired_bl, update_management, update_b
 
 
 def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed,
-                        stream_offset, step0, counts):
+                        stream_offset, step0, counts, r0, c0, row_lo, row_hi):
     """Apply one pulse of sign ``-sign(d_i x_j)`` per coincidence listed by :func:`_coincidence_lists`.
 
-    Cell ``(i, j)`` of sample ``s`` is pulsed in every slot ``t`` where both
-    ``dbits[s, i]`` and x element ``j`` fire: ``popcount(bits_d & bits_x)``
-    pulses (Gokmen & Vlasov, *Front. Neurosci.* 10:333, 2016).  Row ``i`` visits
-    only the column lists of its own set slots, so the work is proportional to
-    the number of pulses, not to rows x columns (with update management most
-    pairs receive none).  The c2c deviate of the pulse in slot ``t`` is
-    ``normal(key(seed, PULSE, step), i * cols + j, t)``.  Rows run in parallel in
-    the parallel build; within a row the samples are applied in order, the same
-    physics as a sample-sequential array.
+    The tile is ``w[r0:r0 + rows, c0:c0 + cols]`` of the whole C-contiguous
+    arrays ``w``, ``w_read``, ``cell`` and ``counts``; only its rows
+    ``row_lo <= i < row_hi`` are pulsed, so disjoint row ranges of one tile can
+    run concurrently.  Cell ``(i, j)`` of sample ``s`` is pulsed in every slot
+    ``t`` where both ``dbits[s, i]`` and x element ``j`` fire:
+    ``popcount(bits_d & bits_x)`` pulses (Gokmen & Vlasov, *Front. Neurosci.*
+    10:333, 2016).  Row ``i`` visits only the column lists of its own set slots,
+    so the work is proportional to the number of pulses, not to rows x columns
+    (with update management most pairs receive none).  The c2c deviate of the
+    pulse in slot ``t`` is ``normal(key(seed, PULSE, step), i * cols + j, t)``
+    (tile-local ``i, j``).  Rows run in parallel in the parallel build; within a
+    row the samples are applied in order, the same physics as a
+    sample-sequential array.
     """
     batch, cols = x.shape
-    rows = d.shape[1]
+    full_cols = w.shape[1]
+    wf = w.reshape(w.size)  # views (the arrays are C-contiguous): flat indices need no strides
+    wrf = w_read.reshape(w_read.size)
+    cf = counts.reshape(counts.size)
+    cellf = cell.reshape(cell.size)
+    nc = np.uint64(cell.shape[2])
     wn = g[G_WRITE_NOISE]
     model = MODEL if MODEL >= 0 else int(g[G_MODEL])
     std, mult = noise_scalars(g)
@@ -234,60 +242,66 @@ def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_pt
     # The pulses in application order (row, then sample, then slot), so that the cells of
     # pulses PREFETCH_AHEAD further on can be requested while the current one is applied:
     # for arrays larger than the cache, a pulse otherwise waits for its cell from memory.
-    row_ptr = np.zeros(rows + 1, dtype=np.int64)
-    for i in range(rows):
+    nrows = row_hi - row_lo
+    row_ptr = np.zeros(nrows + 1, dtype=np.int64)
+    for r in range(nrows):
         n = 0
         for s in range(batch):
-            db = dbits[s, i]
+            db = dbits[s, row_lo + r]
             while db != 0:
                 t = trailing_zeros64(db)
                 db &= db - _ONE
                 n += slot_ptr[s, t + 1] - slot_ptr[s, t]
-        row_ptr[i + 1] = row_ptr[i] + n
-    total = row_ptr[rows]
-    p_row = np.empty(total, dtype=np.int32)
-    p_col = np.empty(total, dtype=np.int32)
-    p_st = np.empty(total, dtype=np.int32)  # 64 * sample + slot
-    for i in numba.prange(rows):
-        k = row_ptr[i]
+        row_ptr[r + 1] = row_ptr[r] + n
+    total = row_ptr[nrows]
+    p_e = np.empty(total, dtype=np.uint64)   # flat index of the cell in the whole array
+    p_st = np.empty(total, dtype=np.uint32)  # 128 * sample + 64 * up + slot
+    ufull = np.uint64(full_cols)
+    for r in numba.prange(nrows):
+        i = row_lo + r
+        k = row_ptr[r]
+        rbase = np.uint64(r0 + i) * ufull + np.uint64(c0)
         for s in range(batch):
             db = dbits[s, i]
+            dneg = d[s, i] < 0.0
             while db != 0:
                 t = trailing_zeros64(db)
                 db &= db - _ONE
                 for q in range(slot_ptr[s, t], slot_ptr[s, t + 1]):
-                    p_row[k] = i
-                    p_col[k] = slot_col[s, q]
-                    p_st[k] = 64 * s + t
+                    j = slot_col[s, q]
+                    up = dneg != (x[s, j] < 0.0)  # sign(d x) < 0 -> potentiate
+                    p_e[k] = rbase + np.uint64(j)
+                    p_st[k] = np.uint32(128 * s + 64 * up + t)
                     k += 1
     # Indices below are unsigned: numba then emits no negative-index wraparound code, which
     # in this loop cost a third of the instructions per pulse.
     utotal = np.uint64(total)
     ahead = np.uint64(PREFETCH_AHEAD)
-    for ii in numba.prange(rows):
-        i = np.uint64(ii)
-        for k in range(np.uint64(row_ptr[ii]), np.uint64(row_ptr[ii + 1])):
+    ucols = np.uint64(cols)
+    for r in numba.prange(nrows):
+        i = np.uint64(row_lo + r)
+        rbase = np.uint64(r0 + row_lo + r) * ufull + np.uint64(c0)
+        ibase = i * ucols
+        for k in range(np.uint64(row_ptr[r]), np.uint64(row_ptr[r + 1])):
             ka = k + ahead
             if ka < utotal:
-                ra = np.uint64(p_row[ka])
-                ca = np.uint64(p_col[ka])
-                prefetch(cell, ra, ca)
-                prefetch(w, ra, ca)
-                prefetch(counts, ra, ca)
-            j = np.uint64(p_col[k])
-            st = np.uint64(p_st[k])
-            s = st >> np.uint64(6)
-            t = np.int64(st & np.uint64(63))
-            up = (d[s, i] < 0.0) != (x[s, j] < 0.0)  # sign(d x) < 0 -> potentiate
-            idx = np.int64(i) * cols + np.int64(j)
-            val = pulse_once(np.float64(w[i, j]), up, cell, i, j, model, std, mult, g, pw_up, pw_down,
-                             normal(keys[s], idx, t))
-            w[i, j] = val
+                ea = p_e[ka]
+                prefetch(cellf, ea * nc)
+                prefetch(wf, ea)
+                prefetch(cf, ea)
+            e = p_e[k]
+            st = p_st[k]
+            s = np.uint64(st >> np.uint32(7))
+            t = np.uint64(st & np.uint32(63))
+            idx = ibase + (e - rbase)
+            val = pulse_once_flat(np.float64(wf[e]), (st & np.uint32(64)) != 0, cellf, e * nc, model, std, mult,
+                                  g, pw_up, pw_down, normal(keys[s], idx, t))
+            wf[e] = val
             if wn > 0.0:
-                w_read[i, j] = val + wn * normal(wkeys[s], idx, 0)
+                wrf[e] = val + wn * normal(wkeys[s], idx, 0)
             else:
-                w_read[i, j] = val
-            counts[i, j] += 1
+                wrf[e] = val
+            cf[e] += 1
 
 
 @numba.njit(cache=True, inline="always")
@@ -585,41 +599,48 @@ PARALLEL_MIN_PULSES = 1 << 15
 class PulseJob:
     """The pulse phase of one tile's update, ready to run: its coincidence lists and exact pulse count.
 
-    Made by :func:`plan_pulses`; jobs of different tiles touch disjoint cells, so
-    they may run in any order or concurrently (the kernels release the GIL) and
-    give bit-identical results.
+    Made by :func:`plan_pulses`; jobs of different tiles, and disjoint row
+    ranges of one job, touch disjoint cells, so they may run in any order or
+    concurrently (the kernels release the GIL) and give bit-identical results.
     """
 
-    __slots__ = ("args", "model", "pulses")
+    __slots__ = ("args", "model", "pulses", "rows")
 
-    def __init__(self, args: tuple, model: int, pulses: int) -> None:
+    def __init__(self, args: tuple, model: int, pulses: int, rows: int) -> None:
         self.args = args
         self.model = model
         self.pulses = pulses
+        self.rows = rows
 
-    def run(self, parallel: bool | None = None) -> None:
-        """Apply the pulses; ``parallel=None`` uses numba's threads only above ``PARALLEL_MIN_PULSES``."""
+    def run(self, parallel: bool | None = None, row_lo: int = 0, row_hi: int | None = None) -> None:
+        """Apply the pulses of the tile's rows ``row_lo:row_hi`` (default all).
+
+        ``parallel=None`` uses numba's threads only above ``PARALLEL_MIN_PULSES``.
+        """
         if self.pulses:
+            row_hi = self.rows if row_hi is None else row_hi
             if parallel is None:
-                parallel = self.pulses >= PARALLEL_MIN_PULSES
-            specialise(_apply_coincidences, parallel, MODEL=self.model)(*self.args)
+                parallel = self.pulses * (row_hi - row_lo) >= PARALLEL_MIN_PULSES * self.rows
+            specialise(_apply_coincidences, parallel, MODEL=self.model)(*self.args, row_lo, row_hi)
 
 
 def plan_pulses(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
-                update_bl_management, seed, stream_offset, step0, counts):
-    """Draw a tile's bit streams (:func:`_coincidence_lists`) and return its :class:`PulseJob`.
+                update_bl_management, seed, stream_offset, step0, counts, r0, c0):
+    """Draw the bit streams of the tile at ``(r0, c0)`` (:func:`_coincidence_lists`); return its :class:`PulseJob`.
 
-    Bit drawing runs serially unless samples x lines is large enough to repay
-    launching numba's thread pool (tens of microseconds).
+    ``w``, ``w_read``, ``cell`` and ``counts`` are the whole arrays; ``x`` and
+    ``d`` the tile's columns and rows.  Bit drawing runs serially unless samples x
+    lines is large enough to repay launching numba's thread pool (tens of
+    microseconds).
     """
     if x.shape[0] == 0:
-        return PulseJob((), 0, 0)
+        return PulseJob((), 0, 0, d.shape[1])
     lists = coincidence_lists_parallel if x.shape[0] * (x.shape[1] + d.shape[1]) >= PARALLEL_MIN_WORK \
         else coincidence_lists_serial
     dbits, slot_ptr, slot_col, n = lists(x, d, lr, dw_min, desired_bl, update_management, update_bl_management,
                                          seed, stream_offset, step0)
     return PulseJob((w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset,
-                     step0, counts), int(g[G_MODEL]), int(n))
+                     step0, counts, r0, c0), int(g[G_MODEL]), int(n), d.shape[1])
 
 
 def prepare_input(x, *args):

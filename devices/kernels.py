@@ -78,19 +78,8 @@ def step_size(model, w, up, scale, slope, b_max, b_min, g, pw_up, pw_down):
 
 
 @numba.njit(cache=True, inline="always")
-def pulse_once(w, up, cell, i, j, model, std, mult, g, pw_up, pw_down, xi):
-    """Weight after one pulse on cell ``(i, j)`` with parameters ``cell[i, j, :]``.
-
-    ``model``, ``std`` (dw_min_std) and ``mult`` (multiplicative noise) are hoisted
-    out of the kernels' loops by the caller; ``xi`` is the pulse's N(0,1) deviate.
-    Only scalars are read from the arrays: taking a per-cell view would create a
-    reference-counted array object on every pulse.
-    """
-    b_max = cell[i, j, C_B_MAX]
-    b_min = cell[i, j, C_B_MIN]
-    o = 0 if up else 1  # C_SCALE_DOWN = C_SCALE_UP + 1, C_SLOPE_DOWN = C_SLOPE_UP + 1
-    scale = cell[i, j, C_SCALE_UP + o]
-    slope = cell[i, j, C_SLOPE_UP + o]
+def _pulse(w, up, scale, slope, b_max, b_min, model, std, mult, g, pw_up, pw_down, xi):
+    """Weight after one pulse with the cell's parameters already loaded (``scale``, ``slope`` of direction ``up``)."""
     if model == MODEL_LINEAR:
         dw = scale + slope * w
     else:
@@ -100,8 +89,32 @@ def pulse_once(w, up, cell, i, j, model, std, mult, g, pw_up, pw_down, xi):
             dw = dw * (1.0 + std * xi)
         else:
             dw = dw + scale * std * xi
-    w = w + (1.0 - 2.0 * o) * dw
+    w = w + dw if up else w - dw
     return min(max(w, b_min), b_max)
+
+
+@numba.njit(cache=True, inline="always")
+def pulse_once(w, up, cell, i, j, model, std, mult, g, pw_up, pw_down, xi):
+    """Weight after one pulse on cell ``(i, j)`` with parameters ``cell[i, j, :]``.
+
+    ``model``, ``std`` (dw_min_std) and ``mult`` (multiplicative noise) are hoisted
+    out of the kernels' loops by the caller; ``xi`` is the pulse's N(0,1) deviate.
+    Only scalars are read from the arrays: taking a per-cell view would create a
+    reference-counted array object on every pulse.
+    """
+    o = 0 if up else 1  # C_SCALE_DOWN = C_SCALE_UP + 1, C_SLOPE_DOWN = C_SLOPE_UP + 1
+    return _pulse(w, up, np.float64(cell[i, j, C_SCALE_UP + o]), np.float64(cell[i, j, C_SLOPE_UP + o]),
+                  np.float64(cell[i, j, C_B_MAX]), np.float64(cell[i, j, C_B_MIN]), model, std, mult, g, pw_up,
+                  pw_down, xi)
+
+
+@numba.njit(cache=True, inline="always")
+def pulse_once_flat(w, up, cellf, base, model, std, mult, g, pw_up, pw_down, xi):
+    """:func:`pulse_once` on a flattened ``cell`` array; the cell's parameters start at ``cellf[base]``."""
+    o = np.uint64(0) if up else np.uint64(1)
+    return _pulse(w, up, np.float64(cellf[base + np.uint64(C_SCALE_UP) + o]),
+                  np.float64(cellf[base + np.uint64(C_SLOPE_UP) + o]), np.float64(cellf[base + np.uint64(C_B_MAX)]),
+                  np.float64(cellf[base + np.uint64(C_B_MIN)]), model, std, mult, g, pw_up, pw_down, xi)
 
 
 @numba.njit(cache=True, inline="always")
