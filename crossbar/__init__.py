@@ -1,6 +1,6 @@
 """Crossbar arrays: conductances + periphery (DAC, ADC, noise, bounds), reads, pulsed updates, tiling."""
 from .array import CrossbarArray
 from .config import IOConfig, UpdateConfig
-from .schedule import update_arrays
+from .schedule import UpdateRound, update_arrays
 
-__all__ = ["CrossbarArray", "IOConfig", "UpdateConfig", "update_arrays"]
+__all__ = ["CrossbarArray", "IOConfig", "UpdateConfig", "UpdateRound", "update_arrays"]

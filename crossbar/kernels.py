@@ -491,7 +491,7 @@ def _mvm_cols(dq, w, r0, r1, c0, c1, active, z):
         i += 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound, inp_noise, out_noise, out_step,
                out_bound, bound_management, bm_limit, seed, stream, tile_streams, ctr, out):
     r"""A whole read of a tiled array in one call: every tile through its own periphery.

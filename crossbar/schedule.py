@@ -4,27 +4,33 @@ An optimizer step updates every analog layer, and on a batch-10 MLP each tile's
 update is a few hundred microseconds: too little for numba's thread pool
 (launching it costs tens of microseconds per parallel region, and the rows of
 one small update load the threads unevenly) but enough to keep a second core
-busy with another tile.  :func:`update_arrays` therefore validates every
-update, then lets ``numba.get_num_threads()`` Python threads take whole tiles
-from a shared queue, largest expected first (the tile's pulse count in its
-previous update), each drawing the tile's bits and applying its pulses with the
-serial builds, which release the GIL.
+busy.  An :class:`UpdateRound` therefore validates every update, then cuts each
+tile into blocks of rows expected to hold about ``BLOCK_PULSES`` pulses
+(from the tile's previous update) and lets ``numba.get_num_threads()``
+threads take blocks from one queue, in the order the arrays were given.  The
+first block taken of a tile draws its bit streams; every block applies its
+rows' pulses with the serial build, which releases the GIL.
 
-A single tile, one thread, or a batch of tiles that each expect more than
-``kernels.PARALLEL_MIN_PULSES`` pulses run one tile at a time instead, on
-numba's parallel build where the exact count calls for it.
+The round can stay in flight while the caller goes on: :meth:`UpdateRound.wait`
+``(k)`` returns once array ``k`` is updated, the caller helping with the queue
+meanwhile.  A training loop thus reads layer 0 of the next batch while the
+other layers of this batch are still being pulsed (:class:`training.MLPStep`).
 
-Tiles touch disjoint cells and every random number is a function of its
+Rows touch disjoint cells and every random number is a function of its
 counter, so the result is bit-identical to updating the arrays one by one.
 """
 from __future__ import annotations
 
+import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
 import numba
 
 from . import kernels
+
+BLOCK_PULSES = 12000  # pulses per task: blocks of 4000 measured 5% slower (more dispatch and GIL hand-offs)
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
@@ -39,16 +45,144 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return pool
 
 
-def _drain(queue: list, jobs: dict) -> None:
-    """Take tasks from the end of ``queue`` until it is empty (``list.pop`` is atomic)."""
-    while True:
+def _validated(items: list) -> tuple[list, list]:
+    """The arrays of ``(array, x, d, lr)`` items and their tiles' :func:`kernels.plan_pulses` arguments.
+
+    Validates every item before advancing any array's random stream.
+    """
+    arrays = [it[0] for it in items]
+    if len({id(a) for a in arrays}) != len(arrays):
+        raise ValueError("update_arrays: an array may appear only once (its samples must be applied in order)")
+    checked = [a.check_update_args(x, d, lr) for a, x, d, lr in items]
+    return arrays, [a.tile_update_args(*args) for a, args in zip(arrays, checked)]
+
+
+class _Tile:
+    """One tile's update: planned (bits drawn) by the first of its row blocks to run."""
+
+    __slots__ = ("args", "job", "lock")
+
+    def __init__(self, args: tuple) -> None:
+        self.args = args
+        self.job = None
+        self.lock = threading.Lock()
+
+    def planned(self) -> kernels.PulseJob:
+        with self.lock:
+            if self.job is None:
+                self.job = kernels.plan_pulses(*self.args)
+        return self.job
+
+
+class UpdateRound:
+    """Pulsed updates ``array.update(x, d, lr)`` of several arrays, in flight on helper threads.
+
+    ``UpdateRound(items)`` validates every ``(array, x, d, lr)`` of ``items``
+    (and advances the arrays' random streams) before any array changes, then
+    queues them under keys ``0, 1, ...``; :meth:`add` queues one more update
+    under a key of the caller's choosing.  An array may appear only once.  With
+    ``threads >= 2`` the pulses start on helper threads at once, smallest key
+    first.  Call :meth:`wait` ``(key)`` before touching that array again, or
+    :meth:`wait_all`; both run the array's queued blocks on the calling thread
+    while they wait, and re-raise an error raised by the work.
+    """
+
+    def __init__(self, items: Iterable[tuple[Any, Any, Any, float]] = (), threads: int | None = None) -> None:
+        self._threads = numba.get_num_threads() if threads is None else int(threads)
+        self._cond = threading.Condition()
+        self._queues: dict[int, deque] = {}    # key -> row blocks not yet taken
+        self._left: dict[int, int] = {}         # key -> row blocks not yet done
+        self._arrays: dict[int, Any] = {}
+        self._tiles: dict[int, list[_Tile]] = {}
+        self._pulses: dict[int, int] = {}
+        self._helpers = 0
+        self._error: BaseException | None = None
+        arrays, tile_args = _validated(list(items))
+        for k, (a, targs) in enumerate(zip(arrays, tile_args)):
+            self._queue(k, a, targs)
+
+    def add(self, key: int, array: Any, x: Any, d: Any, lr: float) -> None:
+        """Validate and queue ``array.update(x, d, lr)`` under ``key`` (smaller keys are pulsed first)."""
+        if key in self._arrays or any(a is array for a in self._arrays.values()):
+            raise ValueError("update_arrays: an array may appear only once (its samples must be applied in order)")
+        _, (targs,) = _validated([(array, x, d, lr)])
+        self._queue(key, array, targs)
+
+    def _queue(self, key: int, array: Any, targs: list) -> None:
+        tiles = [_Tile(args) for args in targs]
+        blocks = []
+        for t, tile in enumerate(tiles):
+            rows = tile.args[7].shape[1]
+            nb = max(1, min(rows, round(array._last_tile_pulses[t] / BLOCK_PULSES)))
+            blocks.append([(tile, rows * b // nb, rows * (b + 1) // nb) for b in range(nb)])
+        queue: deque = deque()
+        for b in range(max((len(bl) for bl in blocks), default=0)):  # interleaved: threads plan different tiles
+            queue.extend(bl[b] for bl in blocks if b < len(bl))
+        with self._cond:
+            self._arrays[key] = array
+            self._tiles[key] = tiles
+            self._left[key] = len(queue)
+            self._queues[key] = queue
+            start = min(self._threads - 1, len(queue)) - self._helpers
+            self._helpers += max(0, start)
+        for _ in range(start):
+            _pool(self._threads - 1).submit(self._work)
+
+    def _take(self, keys) -> tuple | None:
+        with self._cond:
+            for k in keys:
+                q = self._queues.get(k)
+                if q:
+                    return (k,) + q.popleft()
+            return None
+
+    def _run(self, task: tuple) -> None:
+        k, tile, lo, hi = task
         try:
-            key, args = queue.pop()
-        except IndexError:
-            return
-        job = kernels.plan_pulses(*args)
-        job.run(parallel=False)
-        jobs[key] = job
+            if self._error is None:
+                tile.planned().run(parallel=False, row_lo=lo, row_hi=hi)
+        except BaseException as e:  # noqa: BLE001  (re-raised in the waiting thread)
+            with self._cond:
+                if self._error is None:
+                    self._error = e
+        finally:
+            with self._cond:
+                self._left[k] -= 1
+                if self._left[k] == 0:
+                    self._cond.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                task = None
+                for k in sorted(self._queues):
+                    if self._queues[k]:
+                        task = (k,) + self._queues[k].popleft()
+                        break
+                if task is None:
+                    self._helpers -= 1
+                    return
+            self._run(task)
+
+    def wait(self, key: int) -> int:
+        """Finish the update queued under ``key`` (running its queued blocks here); returns its pulse count."""
+        if key not in self._pulses:
+            while True:
+                task = self._take((key,))
+                if task is None:
+                    break
+                self._run(task)
+            with self._cond:
+                while self._left[key] > 0:
+                    self._cond.wait()
+            if self._error is not None:
+                raise self._error
+            self._pulses[key] = self._arrays[key].finish_update([tile.planned() for tile in self._tiles[key]])
+        return self._pulses[key]
+
+    def wait_all(self) -> list[int]:
+        """Finish every update; returns each one's pulse count, in key order."""
+        return [self.wait(k) for k in sorted(self._arrays)]
 
 
 def update_arrays(items: Iterable[tuple[Any, Any, Any, float]], threads: int | None = None) -> list[int]:
@@ -56,28 +190,20 @@ def update_arrays(items: Iterable[tuple[Any, Any, Any, float]], threads: int | N
 
     Equivalent to calling :meth:`CrossbarArray.update` on each in turn (bit for
     bit); returns each update's pulse count.  An array may appear only once.
-    Every update is validated before any array changes.
+    Every update is validated before any array changes.  Batches whose tiles
+    each expect more than ``kernels.PARALLEL_MIN_PULSES`` pulses, or a single
+    thread, run tile by tile on numba's parallel build instead.
     """
     items = list(items)
-    arrays = [it[0] for it in items]
-    if len({id(a) for a in arrays}) != len(arrays):
-        raise ValueError("update_arrays: an array may appear only once (its samples must be applied in order)")
-    checked = [a.check_update_args(x, d, lr) for a, x, d, lr in items]
-    tile_args = [a.tile_update_args(*args) for a, args in zip(arrays, checked)]
     threads = numba.get_num_threads() if threads is None else int(threads)
-    tasks = [((k, t), args, a._last_tile_pulses[t])
-             for k, (a, targs) in enumerate(zip(arrays, tile_args)) for t, args in enumerate(targs)]
-    jobs: dict = {}
-    if threads < 2 or len(tasks) < 2 or min(e for _, _, e in tasks) >= kernels.PARALLEL_MIN_PULSES:
-        for key, args, _ in tasks:
-            job = kernels.plan_pulses(*args)
+    expected = [e for it in items for e in it[0]._last_tile_pulses]
+    if threads >= 2 and expected and min(expected) < kernels.PARALLEL_MIN_PULSES:
+        return UpdateRound(items, threads).wait_all()
+    arrays, tile_args = _validated(items)
+    out = []
+    for a, targs in zip(arrays, tile_args):
+        jobs = [kernels.plan_pulses(*args) for args in targs]
+        for job in jobs:
             job.run()
-            jobs[key] = job
-    else:
-        queue = [(key, args) for key, args, _ in sorted(tasks, key=lambda task: task[2])]  # largest last
-        futures = [_pool(threads - 1).submit(_drain, queue, jobs) for _ in range(min(threads, len(tasks)) - 1)]
-        _drain(queue, jobs)
-        for f in futures:
-            f.result()
-    return [a.finish_update([jobs[(k, t)] for t in range(len(targs))])
-            for k, (a, targs) in enumerate(zip(arrays, tile_args))]
+        out.append(a.finish_update(jobs))
+    return out

@@ -345,20 +345,21 @@ def _run_train(config: TrainConfig, seed: int, progress: bool, checkpoint_path: 
         bar = None
         if progress:
             from tqdm import tqdm
-            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
+            bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
                        mininterval=0.5, disable=None)  # None: no bar when stderr is not a terminal
-            batches = bar
         loss_sum = 0.0
-        for k in batches:
-            if fused is not None:  # same numbers as the autograd loop below, without its overhead
-                loss = fused.step(xs[k:k + bs], ys[k:k + bs])
-            else:
+        if fused is not None:  # same numbers as the autograd loop below, without its overhead
+            loss_sum = fused.train_batches(xs, ys, bs, on_batch=None if bar is None else bar.update)
+        else:
+            for k in batches:
                 opt.zero_grad(set_to_none=True)
                 out = model(xs[k:k + bs])
                 loss = loss_fn(out, ys[k:k + bs])
                 loss.backward()
                 opt.step()
-            loss_sum += float(loss.detach()) * min(bs, n - k)
+                loss_sum += float(loss.detach()) * min(bs, n - k)
+                if bar is not None:
+                    bar.update()
         if bar is not None:
             bar.close()
         train_seconds = time.perf_counter() - t0

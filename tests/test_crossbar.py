@@ -365,6 +365,54 @@ def test_update_arrays_is_bit_identical_to_updating_one_by_one(monkeypatch):
         np.testing.assert_array_equal(a.counters["pulses"], b.counters["pulses"])
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_update_round_row_blocks_are_bit_identical(monkeypatch, threads):
+    """Tiles cut into many row blocks, queued in reverse key order and waited one by one."""
+    from crossbar import UpdateRound, kernels
+    monkeypatch.setattr("crossbar.schedule.BLOCK_PULSES", 40)
+    run, ranges = kernels.PulseJob.run, []
+
+    def recording(self, parallel=None, row_lo=0, row_hi=None):
+        ranges.append((row_lo, row_hi))
+        return run(self, parallel, row_lo, row_hi)
+
+    monkeypatch.setattr(kernels.PulseJob, "run", recording)
+    seq, data = _update_fixture()
+    par, _ = _update_fixture()
+    for _ in range(3):
+        n_seq = [a.update(x, d, 0.5) for a, (x, d) in zip(seq, data)]
+        rnd = UpdateRound(threads=threads)
+        for k in (2, 1, 0):
+            rnd.add(k, par[k], *data[k], 0.5)
+        assert [rnd.wait(k) for k in (0, 1, 2)] == n_seq and min(n_seq) > 0
+        assert rnd.wait_all() == n_seq
+    assert sum(lo > 0 for lo, _ in ranges) > 10  # the tiles were cut into row blocks
+    for a, b in zip(seq, par):
+        assert a.get_weights().tobytes() == b.get_weights().tobytes()
+        np.testing.assert_array_equal(a.counters["pulses"], b.counters["pulses"])
+        assert a.counters["pulse_total"] == b.counters["pulse_total"]
+
+
+def test_update_round_reraises_a_failed_block(monkeypatch):
+    from crossbar import UpdateRound, kernels
+    monkeypatch.setattr("crossbar.schedule.BLOCK_PULSES", 40)
+    arrays, data = _update_fixture()
+    UpdateRound([(a, x, d, 0.5) for a, (x, d) in zip(arrays, data)], threads=2).wait_all()  # sets the block sizes
+    run = kernels.PulseJob.run
+
+    def failing(self, parallel=None, row_lo=0, row_hi=None):
+        if row_lo > 0:
+            raise RuntimeError("block failed")
+        return run(self, parallel, row_lo, row_hi)
+
+    monkeypatch.setattr(kernels.PulseJob, "run", failing)
+    rnd = UpdateRound([(a, x, d, 0.5) for a, (x, d) in zip(arrays, data)], threads=2)
+    with pytest.raises(RuntimeError, match="block failed"):
+        rnd.wait_all()
+    with pytest.raises(ValueError, match="only once"):
+        rnd.add(7, arrays[0], *data[0], 0.5)
+
+
 def test_update_arrays_validates_everything_before_changing_anything():
     from crossbar import update_arrays
     arrays, data = _update_fixture()

@@ -52,6 +52,46 @@ def test_fused_step_is_bit_identical_to_autograd(act):
     assert sum(m.array.counters["pulse_total"] for m in ref.modules() if hasattr(m, "array")) > 0
 
 
+def test_train_batches_pipelined_is_bit_identical_to_steps(monkeypatch):
+    """Updates in flight across batches (row blocks on two threads) change nothing."""
+    monkeypatch.setattr("crossbar.schedule.BLOCK_PULSES", 30)
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.uniform(0, 1, (50, 20)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 5, 50))
+    ref, opt = _model(nn.Sigmoid)
+    ref_step = MLPStep.build(ref, nn.NLLLoss(), opt)
+    ref_total = sum(float(ref_step.step(x[k:k + 8], y[k:k + 8])) * min(8, 50 - k) for k in range(0, 50, 8))
+    model, opt2 = _model(nn.Sigmoid)
+    step = MLPStep.build(model, nn.NLLLoss(), opt2)
+    seen = []
+    total = step.train_batches(x, y, 8, on_batch=lambda: seen.append(1))
+    assert total == ref_total and len(seen) == 7 and step._pending is None
+    assert _state(model) == _state(ref)
+
+
+def test_train_batches_finishes_the_updates_when_interrupted():
+    rng = np.random.default_rng(2)
+    x = torch.from_numpy(rng.uniform(0, 1, (40, 20)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 5, 40))
+    model, opt = _model(nn.Tanh)
+    step = MLPStep.build(model, nn.NLLLoss(), opt)
+    calls = []
+
+    def stop():
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        step.train_batches(x, y, 8, on_batch=stop)
+    assert step._pending is None
+    ref, ref_opt = _model(nn.Tanh)
+    ref_step = MLPStep.build(ref, nn.NLLLoss(), ref_opt)
+    for k in range(0, 24, 8):
+        ref_step.step(x[k:k + 8], y[k:k + 8])
+    assert _state(model) == _state(ref)
+
+
 def test_fused_step_declines_what_it_does_not_implement():
     model, opt = _model(nn.Sigmoid)
     assert MLPStep.build(model, nn.CrossEntropyLoss(), opt) is None

@@ -11,7 +11,7 @@ one batch is: analog forward reads, the loss, the backward pass
 :math:`\delta_{k-1} = \sigma'(z_{k-1}) \odot W_k^T \delta_k` (the transposed
 analog read), plain SGD on the digital biases, and the pulsed updates
 :math:`E[\Delta W_k] = -lr\,\delta_k^T h_{k-1}` of all layers at once
-(:func:`crossbar.update_arrays`).  That is exactly what ``loss.backward()`` and
+(:class:`crossbar.UpdateRound`).  That is exactly what ``loss.backward()`` and
 :meth:`AnalogSGD.step` do on the same model, and it calls the same kernels:
 the arrays' reads and updates, and the ATen forward and backward functions
 autograd itself dispatches to (``sigmoid_backward``,
@@ -26,13 +26,13 @@ use the ordinary autograd loop.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from crossbar import update_arrays
+from crossbar import UpdateRound
 from mapping import AnalogLinear
 
 from .analog_sgd import AnalogSGD
@@ -59,6 +59,7 @@ class MLPStep:
         self.acts = acts
         self._lrs = lrs  # per layer: (group of analog_ctx, group of bias or None)
         self.ignore_index = ignore_index
+        self._pending: Optional[UpdateRound] = None  # the last batch's updates, while pipelined
 
     @classmethod
     def build(cls, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer) -> Optional["MLPStep"]:
@@ -97,12 +98,52 @@ class MLPStep:
             return None
         return cls(layers, [_ACTIVATIONS[type(a)] for a in acts], lrs, loss_fn.ignore_index)
 
-    @torch.no_grad()
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Forward, loss, backward and update on one batch; returns the mean NLL loss."""
+        """Forward, loss, backward and update on one batch; returns the mean NLL loss.
+
+        The arrays are fully updated when it returns.
+        """
+        try:
+            return self._step(x, y)
+        finally:
+            self.finish()
+
+    def train_batches(self, xs: torch.Tensor, ys: torch.Tensor, batch_size: int,
+                      on_batch: Optional[Callable[[], Any]] = None) -> float:
+        """Train on ``xs[k:k + batch_size]`` for ``k = 0, batch_size, ...``; returns sum of loss x batch length.
+
+        Same result, bit for bit, as calling :meth:`step` on each batch.  The
+        updates of a batch are still being pulsed while the next batch is read:
+        layer ``k``'s forward read waits only for layer ``k``'s update, so the
+        other layers' pulses overlap with it.  ``on_batch()`` is called after
+        each batch (a progress bar; it must not touch the model).  The arrays
+        are fully updated when it returns or raises.
+        """
+        total = 0.0
+        n = len(ys)
+        try:
+            for k in range(0, n, batch_size):
+                loss = self._step(xs[k:k + batch_size], ys[k:k + batch_size])
+                total += float(loss) * min(batch_size, n - k)
+                if on_batch is not None:
+                    on_batch()
+        finally:
+            self.finish()
+        return total
+
+    def finish(self) -> None:
+        """Wait for the pulses still in flight (from :meth:`train_batches`)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.wait_all()
+
+    @torch.no_grad()
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = x if x.dtype == torch.float32 and x.is_contiguous() else x.to(torch.float32).contiguous()
         inputs, outs = [], []
         for k, layer in enumerate(self.layers):
+            if self._pending is not None:
+                self._pending.wait(k)
             inputs.append(h.numpy())
             z = layer.array.forward(inputs[-1])
             if layer.bias is not None:
@@ -113,11 +154,14 @@ class MLPStep:
                 outs.append(h)
             else:
                 logp = torch.log_softmax(z, 1)
+        self.finish()
         loss, total_weight = _aten.nll_loss_forward(logp, y, None, _MEAN, self.ignore_index)
         g = _aten.nll_loss_backward(torch.ones((), dtype=loss.dtype), logp, y, None, _MEAN, self.ignore_index,
                                     total_weight)
         g = _aten._log_softmax_backward_data(g, logp, 1, logp.dtype)
-        updates = []
+        # Layer k's pulses start as soon as its transposed read is done, while the
+        # lower layers' backward pass goes on.
+        updates = self._pending = UpdateRound()
         for k in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[k]
             d = np.array(g.numpy(), dtype=np.float32)  # a copy: the update must not alias a tensor we reuse
@@ -126,6 +170,5 @@ class MLPStep:
                 layer.bias.add_(g.sum(0), alpha=-float(bias_group["lr"]))
             if k > 0:
                 g = self.acts[k - 1][1](torch.from_numpy(layer.array.backward(d)), outs[k - 1])
-            updates.append((layer.array, inputs[k], d, float(ctx_group["lr"])))
-        update_arrays(updates[::-1])
+            updates.add(k, layer.array, inputs[k], d, float(ctx_group["lr"]))
         return loss
