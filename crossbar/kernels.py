@@ -86,6 +86,23 @@ def prefetch(typingctx, arr, i):
     return sig, codegen
 
 
+@intrinsic
+def atomic_fetch_add(typingctx, arr, i, v):
+    """``arr[i] += v`` as one atomic operation; returns the old value (``arr``: 1-D int64)."""
+    if not isinstance(arr, types.Array) or arr.ndim != 1 or arr.dtype != types.int64:
+        return None
+    sig = types.int64(arr, i, v)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        val = context.cast(builder, args[2], signature.args[2], types.int64)
+        return builder.atomic_rmw("add", ptr, val, "seq_cst")
+
+    return sig, codegen
+
+
 @numba.njit(cache=True, inline="always")
 def _bernoulli_bits(key, index, p, bl):
     """``bl`` independent Bernoulli(p) bits packed in a uint64 (32-bit uniforms)."""
@@ -206,8 +223,9 @@ def _coincidence_lists(x, d, lr, dw_min, desired_bl, update_management, update_b
     return dbits, slot_ptr, slot_col, pulses.sum()
 
 
-def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed,
-                        stream_offset, step0, counts, r0, c0, row_lo, row_hi):
+@numba.njit(cache=True, inline="always")
+def _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
+                counts, r0, c0, row_lo, row_hi, model):
     """Apply one pulse of sign ``-sign(d_i x_j)`` per coincidence listed by :func:`_coincidence_lists`.
 
     The tile is ``w[r0:r0 + rows, c0:c0 + cols]`` of the whole C-contiguous
@@ -232,7 +250,6 @@ def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_pt
     cellf = cell.reshape(cell.size)
     nc = np.uint64(cell.shape[2])
     wn = g[G_WRITE_NOISE]
-    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
     std, mult = noise_scalars(g)
     keys = np.empty(batch, dtype=np.uint64)
     wkeys = np.empty(batch, dtype=np.uint64)
@@ -302,6 +319,41 @@ def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_pt
             else:
                 wrf[e] = val
             cf[e] += 1
+
+
+def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed,
+                        stream_offset, step0, counts, r0, c0, row_lo, row_hi):
+    """:func:`_pulse_rows` of rows ``row_lo:row_hi`` (built by :func:`devices.kernels.specialise`)."""
+    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
+    _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
+                counts, r0, c0, row_lo, row_hi, model)
+
+
+def _apply_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed,
+                  stream_offset, step0, counts, r0, c0, bounds, claimed):
+    """:func:`_pulse_rows` of row blocks ``bounds[b]:bounds[b + 1]`` claimed one by one; returns how many.
+
+    Threads calling it on the same tile with the same ``claimed`` (an int64
+    array; element 0 counts the blocks taken) share the blocks between them
+    through an atomic counter, without returning to Python between blocks.
+    """
+    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
+    nb = bounds.shape[0] - 1
+    done = 0
+    while True:
+        b = atomic_fetch_add(claimed, 0, 1)
+        if b >= nb:
+            return done
+        _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset,
+                    step0, counts, r0, c0, bounds[b], bounds[b + 1], model)
+        done += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _claim_rest(claimed, nb):
+    """Take every block of ``nb`` not yet taken through ``claimed``; returns how many that was."""
+    old = atomic_fetch_add(claimed, 0, nb)
+    return nb - old if old < nb else 0
 
 
 @numba.njit(cache=True, inline="always")
@@ -622,6 +674,16 @@ class PulseJob:
             if parallel is None:
                 parallel = self.pulses * (row_hi - row_lo) >= PARALLEL_MIN_PULSES * self.rows
             specialise(_apply_coincidences, parallel, MODEL=self.model)(*self.args, row_lo, row_hi)
+
+    def run_blocks(self, bounds: np.ndarray, claimed: np.ndarray) -> int:
+        """Apply row blocks ``bounds[b]:bounds[b + 1]`` taken through ``claimed`` (:func:`_apply_blocks`).
+
+        Several threads may call it at once with the same arrays; returns the
+        number of blocks this call applied.
+        """
+        if not self.pulses:
+            return int(_claim_rest(claimed, len(bounds) - 1))
+        return int(specialise(_apply_blocks, False, MODEL=self.model)(*self.args, bounds, claimed))
 
 
 def plan_pulses(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,

@@ -22,15 +22,15 @@ counter, so the result is bit-identical to updating the arrays one by one.
 from __future__ import annotations
 
 import threading
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
 import numba
+import numpy as np
 
 from . import kernels
 
-BLOCK_PULSES = 12000  # pulses per task: blocks of 4000 measured 5% slower (more dispatch and GIL hand-offs)
+BLOCK_PULSES = 4000  # pulses per row block (blocks of 2000 and 12000 measured 2-4% slower)
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
@@ -58,20 +58,27 @@ def _validated(items: list) -> tuple[list, list]:
 
 
 class _Tile:
-    """One tile's update: planned (bits drawn) by the first of its row blocks to run."""
+    """One tile's update: its row blocks, planned (bits drawn) by the first thread to take it up."""
 
-    __slots__ = ("args", "job", "lock")
+    __slots__ = ("args", "job", "lock", "bounds", "claimed")
 
-    def __init__(self, args: tuple) -> None:
+    def __init__(self, args: tuple, blocks: int) -> None:
         self.args = args
         self.job = None
         self.lock = threading.Lock()
+        rows = args[7].shape[1]
+        self.bounds = np.array([rows * b // blocks for b in range(blocks + 1)], dtype=np.int64)
+        self.claimed = np.zeros(1, dtype=np.int64)  # blocks taken, advanced atomically by the kernel
 
-    def planned(self) -> kernels.PulseJob:
+    def open(self) -> bool:
+        return int(self.claimed[0]) < len(self.bounds) - 1
+
+    def work(self) -> int:
+        """Apply blocks until none is left to take; returns how many this thread applied."""
         with self.lock:
             if self.job is None:
                 self.job = kernels.plan_pulses(*self.args)
-        return self.job
+        return self.job.run_blocks(self.bounds, self.claimed)
 
 
 class UpdateRound:
@@ -83,17 +90,16 @@ class UpdateRound:
     under a key of the caller's choosing.  An array may appear only once.  With
     ``threads >= 2`` the pulses start on helper threads at once, smallest key
     first.  Call :meth:`wait` ``(key)`` before touching that array again, or
-    :meth:`wait_all`; both run the array's queued blocks on the calling thread
-    while they wait, and re-raise an error raised by the work.
+    :meth:`wait_all`; both apply the array's remaining blocks on the calling
+    thread too, and re-raise an error raised by the work.
     """
 
     def __init__(self, items: Iterable[tuple[Any, Any, Any, float]] = (), threads: int | None = None) -> None:
         self._threads = numba.get_num_threads() if threads is None else int(threads)
         self._cond = threading.Condition()
-        self._queues: dict[int, deque] = {}    # key -> row blocks not yet taken
-        self._left: dict[int, int] = {}         # key -> row blocks not yet done
         self._arrays: dict[int, Any] = {}
         self._tiles: dict[int, list[_Tile]] = {}
+        self._left: dict[int, int] = {}  # key -> blocks not yet applied
         self._pulses: dict[int, int] = {}
         self._helpers = 0
         self._error: BaseException | None = None
@@ -109,75 +115,64 @@ class UpdateRound:
         self._queue(key, array, targs)
 
     def _queue(self, key: int, array: Any, targs: list) -> None:
-        tiles = [_Tile(args) for args in targs]
-        blocks = []
-        for t, tile in enumerate(tiles):
-            rows = tile.args[7].shape[1]
-            nb = max(1, min(rows, round(array._last_tile_pulses[t] / BLOCK_PULSES)))
-            blocks.append([(tile, rows * b // nb, rows * (b + 1) // nb) for b in range(nb)])
-        queue: deque = deque()
-        for b in range(max((len(bl) for bl in blocks), default=0)):  # interleaved: threads plan different tiles
-            queue.extend(bl[b] for bl in blocks if b < len(bl))
+        tiles = []
+        for t, args in enumerate(targs):
+            rows = args[7].shape[1]
+            tiles.append(_Tile(args, max(1, min(rows, round(array._last_tile_pulses[t] / BLOCK_PULSES)))))
         with self._cond:
             self._arrays[key] = array
             self._tiles[key] = tiles
-            self._left[key] = len(queue)
-            self._queues[key] = queue
-            start = min(self._threads - 1, len(queue)) - self._helpers
-            self._helpers += max(0, start)
+            self._left[key] = sum(len(t.bounds) - 1 for t in tiles)
+            start = max(0, min(self._threads - 1, self._left[key]) - self._helpers)
+            self._helpers += start
         for _ in range(start):
             _pool(self._threads - 1).submit(self._work)
 
-    def _take(self, keys) -> tuple | None:
-        with self._cond:
-            for k in keys:
-                q = self._queues.get(k)
-                if q:
-                    return (k,) + q.popleft()
-            return None
-
-    def _run(self, task: tuple) -> None:
-        k, tile, lo, hi = task
+    def _run(self, key: int, tile: _Tile) -> None:
+        done = 0
         try:
             if self._error is None:
-                tile.planned().run(parallel=False, row_lo=lo, row_hi=hi)
+                done = tile.work()
         except BaseException as e:  # noqa: BLE001  (re-raised in the waiting thread)
             with self._cond:
                 if self._error is None:
                     self._error = e
         finally:
+            if self._error is not None:  # the round is dead: close the tile, every wait() raises
+                tile.claimed[0] = len(tile.bounds) - 1
             with self._cond:
-                self._left[k] -= 1
-                if self._left[k] == 0:
+                self._left[key] = max(0, self._left[key] - done)
+                if self._left[key] == 0 or self._error is not None:
                     self._cond.notify_all()
+
+    def _next_tile(self) -> tuple | None:
+        for k in sorted(self._tiles):
+            for tile in self._tiles[k]:
+                if tile.open():
+                    return k, tile
+        return None
 
     def _work(self) -> None:
         while True:
             with self._cond:
-                task = None
-                for k in sorted(self._queues):
-                    if self._queues[k]:
-                        task = (k,) + self._queues[k].popleft()
-                        break
-                if task is None:
+                nxt = self._next_tile()
+                if nxt is None:
                     self._helpers -= 1
                     return
-            self._run(task)
+            self._run(*nxt)
 
     def wait(self, key: int) -> int:
-        """Finish the update queued under ``key`` (running its queued blocks here); returns its pulse count."""
+        """Finish the update queued under ``key`` (applying its blocks here too); returns its pulse count."""
         if key not in self._pulses:
-            while True:
-                task = self._take((key,))
-                if task is None:
-                    break
-                self._run(task)
+            for tile in self._tiles[key]:
+                if tile.open():
+                    self._run(key, tile)
             with self._cond:
-                while self._left[key] > 0:
+                while self._left[key] > 0 and self._error is None:
                     self._cond.wait()
             if self._error is not None:
                 raise self._error
-            self._pulses[key] = self._arrays[key].finish_update([tile.planned() for tile in self._tiles[key]])
+            self._pulses[key] = self._arrays[key].finish_update([tile.job for tile in self._tiles[key]])
         return self._pulses[key]
 
     def wait_all(self) -> list[int]:

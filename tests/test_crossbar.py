@@ -1,5 +1,6 @@
 """Crossbar engine against exact matmuls, quantisation grids and the update's expectation."""
 import math
+import time
 
 import numba
 import numpy as np
@@ -370,13 +371,13 @@ def test_update_round_row_blocks_are_bit_identical(monkeypatch, threads):
     """Tiles cut into many row blocks, queued in reverse key order and waited one by one."""
     from crossbar import UpdateRound, kernels
     monkeypatch.setattr("crossbar.schedule.BLOCK_PULSES", 40)
-    run, ranges = kernels.PulseJob.run, []
+    run_blocks, blocks = kernels.PulseJob.run_blocks, []
 
-    def recording(self, parallel=None, row_lo=0, row_hi=None):
-        ranges.append((row_lo, row_hi))
-        return run(self, parallel, row_lo, row_hi)
+    def recording(self, bounds, claimed):
+        blocks.append(len(bounds) - 1)
+        return run_blocks(self, bounds, claimed)
 
-    monkeypatch.setattr(kernels.PulseJob, "run", recording)
+    monkeypatch.setattr(kernels.PulseJob, "run_blocks", recording)
     seq, data = _update_fixture()
     par, _ = _update_fixture()
     for _ in range(3):
@@ -386,7 +387,7 @@ def test_update_round_row_blocks_are_bit_identical(monkeypatch, threads):
             rnd.add(k, par[k], *data[k], 0.5)
         assert [rnd.wait(k) for k in (0, 1, 2)] == n_seq and min(n_seq) > 0
         assert rnd.wait_all() == n_seq
-    assert sum(lo > 0 for lo, _ in ranges) > 10  # the tiles were cut into row blocks
+    assert max(blocks) > 5  # the tiles were cut into row blocks
     for a, b in zip(seq, par):
         assert a.get_weights().tobytes() == b.get_weights().tobytes()
         np.testing.assert_array_equal(a.counters["pulses"], b.counters["pulses"])
@@ -398,19 +399,24 @@ def test_update_round_reraises_a_failed_block(monkeypatch):
     monkeypatch.setattr("crossbar.schedule.BLOCK_PULSES", 40)
     arrays, data = _update_fixture()
     UpdateRound([(a, x, d, 0.5) for a, (x, d) in zip(arrays, data)], threads=2).wait_all()  # sets the block sizes
-    run = kernels.PulseJob.run
+    run_blocks = kernels.PulseJob.run_blocks
 
-    def failing(self, parallel=None, row_lo=0, row_hi=None):
-        if row_lo > 0:
+    def failing(self, bounds, claimed):
+        if self.args[7].shape[1] == 20:  # the second tile of the first array
             raise RuntimeError("block failed")
-        return run(self, parallel, row_lo, row_hi)
+        return run_blocks(self, bounds, claimed)
 
-    monkeypatch.setattr(kernels.PulseJob, "run", failing)
+    monkeypatch.setattr(kernels.PulseJob, "run_blocks", failing)
     rnd = UpdateRound([(a, x, d, 0.5) for a, (x, d) in zip(arrays, data)], threads=2)
     with pytest.raises(RuntimeError, match="block failed"):
         rnd.wait_all()
     with pytest.raises(ValueError, match="only once"):
         rnd.add(7, arrays[0], *data[0], 0.5)
+    for _ in range(500):  # the helper thread gives up the dead round's other tiles and returns
+        if rnd._helpers == 0:
+            break
+        time.sleep(0.01)
+    assert rnd._helpers == 0 and not any(t.open() for ts in rnd._tiles.values() for t in ts)
 
 
 def test_update_arrays_validates_everything_before_changing_anything():
