@@ -145,12 +145,16 @@ class UpdateRound:
                 if self._left[key] == 0 or self._error is not None:
                     self._cond.notify_all()
 
-    def _next_tile(self) -> tuple | None:
-        for k in sorted(self._tiles):
+    def _next_tile(self, keys=None) -> tuple | None:
+        """The first open tile of ``keys`` (default all, smallest first), preferring one no thread is planning."""
+        first = None
+        for k in (sorted(self._tiles) if keys is None else keys):
             for tile in self._tiles[k]:
                 if tile.open():
-                    return k, tile
-        return None
+                    if not tile.lock.locked():
+                        return k, tile
+                    first = first or (k, tile)
+        return first
 
     def _work(self) -> None:
         while True:
@@ -164,9 +168,11 @@ class UpdateRound:
     def wait(self, key: int) -> int:
         """Finish the update queued under ``key`` (applying its blocks here too); returns its pulse count."""
         if key not in self._pulses:
-            for tile in self._tiles[key]:
-                if tile.open():
-                    self._run(key, tile)
+            while True:
+                nxt = self._next_tile((key,))
+                if nxt is None:
+                    break
+                self._run(*nxt)
             with self._cond:
                 while self._left[key] > 0 and self._error is None:
                     self._cond.wait()

@@ -166,9 +166,10 @@ class MLPStep:
             layer = self.layers[k]
             d = np.array(g.numpy(), dtype=np.float32)  # a copy: the update must not alias a tensor we reuse
             ctx_group, bias_group = self._lrs[k]
-            if layer.bias is not None:
-                layer.bias.add_(g.sum(0), alpha=-float(bias_group["lr"]))
+            g_k = g
             if k > 0:
                 g = self.acts[k - 1][1](torch.from_numpy(layer.array.backward(d)), outs[k - 1])
             updates.add(k, layer.array, inputs[k], d, float(ctx_group["lr"]))
+            if layer.bias is not None:  # after add(): the pulses need not wait for it
+                layer.bias.add_(g_k.sum(0), alpha=-float(bias_group["lr"]))
         return loss
