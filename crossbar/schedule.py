@@ -6,10 +6,11 @@ update is a few hundred microseconds: too little for numba's thread pool
 one small update load the threads unevenly) but enough to keep a second core
 busy.  An :class:`UpdateRound` therefore validates every update, then cuts each
 tile into blocks of rows expected to hold about ``BLOCK_PULSES`` pulses
-(from the tile's previous update) and lets ``numba.get_num_threads()``
-threads take blocks from one queue, in the order the arrays were given.  The
-first block taken of a tile draws its bit streams; every block applies its
-rows' pulses with the serial build, which releases the GIL.
+(from the tile's previous update).  ``numba.get_num_threads()`` threads take
+up tiles in key order; the first thread on a tile draws its bit streams, and
+every thread on it then claims blocks through an atomic counter inside one
+compiled call (:func:`kernels._apply_blocks`, serial build, GIL released), so
+no thread returns to Python between blocks.
 
 The round can stay in flight while the caller goes on: :meth:`UpdateRound.wait`
 ``(k)`` returns once array ``k`` is updated, the caller helping with the queue
