@@ -687,18 +687,21 @@ class PulseJob:
 
 
 def plan_pulses(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
-                update_bl_management, seed, stream_offset, step0, counts, r0, c0):
+                update_bl_management, seed, stream_offset, step0, counts, r0, c0, *, parallel=None):
     """Draw the bit streams of the tile at ``(r0, c0)`` (:func:`_coincidence_lists`); return its :class:`PulseJob`.
 
     ``w``, ``w_read``, ``cell`` and ``counts`` are the whole arrays; ``x`` and
-    ``d`` the tile's columns and rows.  Bit drawing runs serially unless samples x
-    lines is large enough to repay launching numba's thread pool (tens of
-    microseconds).
+    ``d`` the tile's columns and rows.  With ``parallel=None`` bit drawing runs
+    serially unless samples x lines is large enough to repay launching numba's
+    thread pool (tens of microseconds).  Threads other than the one that
+    launches numba's parallel regions must pass ``parallel=False``: the
+    ``workqueue`` layer aborts the process when two threads launch at once.
     """
     if x.shape[0] == 0:
         return PulseJob((), 0, 0, d.shape[1])
-    lists = coincidence_lists_parallel if x.shape[0] * (x.shape[1] + d.shape[1]) >= PARALLEL_MIN_WORK \
-        else coincidence_lists_serial
+    if parallel is None:
+        parallel = x.shape[0] * (x.shape[1] + d.shape[1]) >= PARALLEL_MIN_WORK
+    lists = coincidence_lists_parallel if parallel else coincidence_lists_serial
     dbits, slot_ptr, slot_col, n = lists(x, d, lr, dw_min, desired_bl, update_management, update_bl_management,
                                          seed, stream_offset, step0)
     return PulseJob((w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset,

@@ -77,8 +77,8 @@ class _Tile:
     def work(self) -> int:
         """Apply blocks until none is left to take; returns how many this thread applied."""
         with self.lock:
-            if self.job is None:
-                self.job = kernels.plan_pulses(*self.args)
+            if self.job is None:  # serial builds only: the caller's thread may be in a parallel region
+                self.job = kernels.plan_pulses(*self.args, parallel=False)
         return self.job.run_blocks(self.bounds, self.claimed)
 
 

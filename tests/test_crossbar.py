@@ -419,6 +419,25 @@ def test_update_round_reraises_a_failed_block(monkeypatch):
     assert rnd._helpers == 0 and not any(t.open() for ts in rnd._tiles.values() for t in ts)
 
 
+def test_update_round_helpers_launch_no_parallel_region(monkeypatch):
+    """numba's workqueue layer aborts the process when two threads launch parallel regions at once,
+    and a pipelined round's blocks run while the caller reads (in parallel for large batches)."""
+    import threading
+
+    from crossbar import UpdateRound, kernels
+    def refuse(*args):
+        raise AssertionError(f"parallel bit drawing called from {threading.current_thread().name}")
+
+    monkeypatch.setattr(kernels, "coincidence_lists_parallel", refuse)
+    rng = np.random.default_rng(7)
+    arr = CrossbarArray(256, 300, SoftBounds(), seed=3)
+    x = rng.uniform(0, 1, (128, 300)).astype(np.float32)  # 128 x (300 + 256) lines: the parallel size
+    d = rng.normal(0, 0.01, (128, 256)).astype(np.float32)
+    assert x.shape[0] * (x.shape[1] + d.shape[1]) >= kernels.PARALLEL_MIN_WORK
+    rnd = UpdateRound([(arr, x, d, 0.1)], threads=2)
+    assert rnd.wait(0) > 0
+
+
 def test_update_arrays_validates_everything_before_changing_anything():
     from crossbar import update_arrays
     arrays, data = _update_fixture()
