@@ -63,11 +63,12 @@ class _Tile:
 
     __slots__ = ("args", "job", "lock", "bounds", "claimed")
 
-    def __init__(self, args: tuple, blocks: int) -> None:
+    def __init__(self, args: tuple, expected_pulses: int) -> None:
         self.args = args
         self.job = None
         self.lock = threading.Lock()
-        rows = args[7].shape[1]
+        rows = args[7].shape[1]  # the tile's d
+        blocks = max(1, min(rows, round(expected_pulses / BLOCK_PULSES)))
         self.bounds = np.array([rows * b // blocks for b in range(blocks + 1)], dtype=np.int64)
         self.claimed = np.zeros(1, dtype=np.int64)  # blocks taken, advanced atomically by the kernel
 
@@ -116,10 +117,7 @@ class UpdateRound:
         self._queue(key, array, targs)
 
     def _queue(self, key: int, array: Any, targs: list) -> None:
-        tiles = []
-        for t, args in enumerate(targs):
-            rows = args[7].shape[1]
-            tiles.append(_Tile(args, max(1, min(rows, round(array._last_tile_pulses[t] / BLOCK_PULSES)))))
+        tiles = [_Tile(args, array._last_tile_pulses[t]) for t, args in enumerate(targs)]
         with self._cond:
             self._arrays[key] = array
             self._tiles[key] = tiles
