@@ -18,18 +18,18 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import devices  # noqa: E402,F401  (first: sets OMP_WAIT_POLICY before torch loads OpenMP)
+import xbarsim  # noqa: E402
+
+xbarsim.configure_threads()  # before torch loads OpenMP
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from crossbar import CrossbarArray, IOConfig  # noqa: E402
-from devices import SoftBounds  # noqa: E402
+from xbarsim.crossbar import CrossbarArray, IOConfig  # noqa: E402
+from xbarsim.devices import SoftBounds  # noqa: E402
 
 
 def median_time(fn, repeats: int) -> float:

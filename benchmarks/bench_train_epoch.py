@@ -2,12 +2,12 @@
 
 Trains the ``aihwkit`` preset (784-256-128-10 sigmoid MLP, aihwkit's SoftBounds
 device and IO defaults, batch 10, lr 0.5) for one full epoch of Fashion-MNIST
-with :func:`experiments.train.run_train`, exactly as ``xbarsim train --preset
+with :func:`xbarsim.experiments.train.run_train`, exactly as ``xbarsim train --preset
 aihwkit --epochs 1`` does, and prints the epoch's wall time as a ratio to
 aihwkit 1.2.0's 62 s measured on the 2-core machine, with the pulses per
 sample that the time pays for.  ``--autograd`` trains through
 ``loss.backward()`` and ``AnalogSGD.step()`` instead of the fused
-:class:`training.MLPStep` (same numbers, more Python per batch).  The first
+:class:`xbarsim.training.MLPStep` (same numbers, more Python per batch).  The first
 call in a fresh checkout also compiles the numba kernels (about a minute); the
 epoch time does not include it.
 
@@ -22,17 +22,16 @@ indicator of that load (it does not capture bandwidth contention).
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import devices  # noqa: E402,F401  (first: passive OpenMP waiting before torch loads)
+import xbarsim  # noqa: E402
+
+xbarsim.configure_threads()  # before torch loads OpenMP
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.train import preset_config, run_train  # noqa: E402
+from xbarsim.experiments.train import preset_config, run_train  # noqa: E402
 
 AIHWKIT_EPOCH_S = 62.0
 
@@ -63,7 +62,7 @@ def main() -> None:
     ap.add_argument("--autograd", action="store_true", help="use the autograd loop instead of MLPStep")
     args = ap.parse_args()
     if args.autograd:
-        import experiments.train as train
+        import xbarsim.experiments.train as train
         train.MLPStep.build = staticmethod(lambda *a, **k: None)
     config = preset_config("aihwkit").to_dict()
     config["epochs"] = 1

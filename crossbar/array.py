@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from devices import DeviceConfig, IdealDevice, SoftBounds, sample_cells
-from devices.kernels import C_B_MAX, C_B_MIN, apply_pulse_counts, decay_and_diffuse, normal_matrix
-from devices.models import G_WRITE_NOISE
-from devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM
-from devices.validation import require_number
+from xbarsim.devices import DeviceConfig, IdealDevice, SoftBounds, sample_cells
+from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, apply_pulse_counts, decay_and_diffuse, normal_matrix
+from xbarsim.devices.models import G_WRITE_NOISE
+from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM
+from xbarsim.devices.validation import require_number
 
 from .config import IOConfig, UpdateConfig
 from .kernels import finalize_output, plan_pulses, prepare_input, read_tiles
@@ -71,7 +71,7 @@ class CrossbarArray:
         require_number("CrossbarArray", "seed", seed, 0, 2**63 - 1, integer=True)
         self.device = device if device is not None else SoftBounds()
         if not isinstance(self.device, DeviceConfig):
-            raise ValueError(f"CrossbarArray.device must be a devices.DeviceConfig, got {type(self.device).__name__}")
+            raise ValueError(f"CrossbarArray.device must be a xbarsim.devices.DeviceConfig, got {type(self.device).__name__}")
         self.io = io if io is not None else IOConfig()
         self.backward_io = backward_io if backward_io is not None else self.io
         self.update_config = update if update is not None else UpdateConfig()
@@ -188,7 +188,7 @@ class CrossbarArray:
 
     @property
     def cell_params(self) -> np.ndarray:
-        """Per-cell device parameters, ``(rows, cols, N_CELL)`` (see devices.kernels)."""
+        """Per-cell device parameters, ``(rows, cols, N_CELL)`` (see xbarsim.devices.kernels)."""
         return self._cell
 
     # ------------------------------------------------------------------ reads
@@ -324,7 +324,7 @@ class CrossbarArray:
         """Pulsed update with ``E[dW] = -lr d^T x``; samples are applied one after another.
 
         Returns the number of pulses applied (0 for :class:`IdealDevice`, whose update is exact).
-        Several arrays are updated concurrently by :func:`crossbar.update_arrays`.
+        Several arrays are updated concurrently by :func:`xbarsim.crossbar.update_arrays`.
         """
         jobs = self.plan_update(x, d, lr)
         for job in jobs:
@@ -334,7 +334,7 @@ class CrossbarArray:
     def plan_update(self, x: Any, d: Any, lr: float) -> list:
         """First half of :meth:`update`: validate, draw the bit streams, return one pulse job per tile.
 
-        Run every job (:meth:`crossbar.kernels.PulseJob.run`, in any order or
+        Run every job (:meth:`xbarsim.crossbar.kernels.PulseJob.run`, in any order or
         concurrently), then call :meth:`finish_update` with them.
         """
         return [plan_pulses(*args) for args in self.tile_update_args(x, d, lr)]

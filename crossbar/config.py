@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from devices.validation import require_bool, require_choice, require_number
+from xbarsim.devices.validation import require_bool, require_choice, require_number
 
 NOISE_MANAGEMENT = ("abs_max", "none", "constant")
 BOUND_MANAGEMENT = ("iterative", "none")

@@ -1,7 +1,7 @@
 r"""numba kernels of the crossbar engine: periphery conversions and the pulsed update.
 
-All kernels are plain functions over arrays; :class:`crossbar.CrossbarArray`
-holds the state.  Random numbers come from :mod:`devices.rng` and are pure
+All kernels are plain functions over arrays; :class:`xbarsim.crossbar.CrossbarArray`
+holds the state.  Random numbers come from :mod:`xbarsim.devices.rng` and are pure
 functions of ``(seed, stream, step, index, k)``, so results do not depend on the
 number of threads.
 """
@@ -15,9 +15,9 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from devices.kernels import noise_scalars, pulse_once_flat, specialise
-from devices.models import G_MODEL, G_WRITE_NOISE
-from devices.rng import STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal, rand64
+from xbarsim.devices.kernels import noise_scalars, pulse_once_flat, specialise
+from xbarsim.devices.models import G_MODEL, G_WRITE_NOISE
+from xbarsim.devices.rng import STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal, rand64
 
 def serial_and_parallel(py_func):
     """Compile ``py_func`` twice: serial (``prange`` runs as ``range``) and parallel.
@@ -323,7 +323,7 @@ def _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_
 
 def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed,
                         stream_offset, step0, counts, r0, c0, row_lo, row_hi):
-    """:func:`_pulse_rows` of rows ``row_lo:row_hi`` (built by :func:`devices.kernels.specialise`)."""
+    """:func:`_pulse_rows` of rows ``row_lo:row_hi`` (built by :func:`xbarsim.devices.kernels.specialise`)."""
     model = MODEL if MODEL >= 0 else int(g[G_MODEL])
     _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
                 counts, r0, c0, row_lo, row_hi, model)
@@ -548,7 +548,7 @@ def read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound, 
                out_bound, bound_management, bm_limit, seed, stream, tile_streams, ctr, out):
     r"""A whole read of a tiled array in one call: every tile through its own periphery.
 
-    Per tile and sample ``b`` (see :class:`crossbar.IOConfig`):
+    Per tile and sample ``b`` (see :class:`xbarsim.crossbar.IOConfig`):
 
     .. math::
         x_q = \mathrm{clip}(\mathrm{round}(x / (s f\,\Delta_{in}))\,\Delta_{in}, \pm b_{in}) + \sigma_{in}\xi,

@@ -15,7 +15,7 @@ no thread returns to Python between blocks.
 The round can stay in flight while the caller goes on: :meth:`UpdateRound.wait`
 ``(k)`` returns once array ``k`` is updated, the caller helping with the queue
 meanwhile.  A training loop thus reads layer 0 of the next batch while the
-other layers of this batch are still being pulsed (:class:`training.MLPStep`).
+other layers of this batch are still being pulsed (:class:`xbarsim.training.MLPStep`).
 
 Rows touch disjoint cells and every random number is a function of its
 counter, so the result is bit-identical to updating the arrays one by one.

@@ -1,12 +1,12 @@
 r"""numba kernels for the device physics: one pulse, pulse trains, decay, diffusion.
 
 Per-cell parameters live in one float32 array ``cell`` of shape ``(rows, cols, N_CELL)``
-(layout ``C_*`` below, filled by :mod:`devices.population`), interleaved so that one
+(layout ``C_*`` below, filled by :mod:`xbarsim.devices.population`), interleaved so that one
 pulse touches one cache line; model-wide scalars are in a float64 vector ``g``
-(layout ``devices.models.G_*``).
+(layout ``xbarsim.devices.models.G_*``).
 
 A pulse in direction ``up`` (True: potentiation) changes ``w`` by the model's step
-(see the docstrings in :mod:`devices.models`) times the cycle-to-cycle factor
+(see the docstrings in :mod:`xbarsim.devices.models`) times the cycle-to-cycle factor
 ``(1 + dw_min_std * xi)`` (``mult_noise``) or plus ``alpha * dw_min_std * xi``, then
 ``w`` is clipped to the cell's ``[b_min, b_max]``.
 """

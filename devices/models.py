@@ -5,7 +5,7 @@ carry configurations over.  Weights are in normalised *weight units*; a
 conductance ``G`` maps to ``w = (G - G_0) / G_scale``.
 
 Device-to-device (d2d) variation, drawn once per cell from the array seed
-(``devices.population``), with :math:`\xi \sim N(0,1)` independent per cell and
+(``xbarsim.devices.population``), with :math:`\xi \sim N(0,1)` independent per cell and
 per parameter:
 
 .. math::
@@ -36,7 +36,7 @@ import numpy as np
 
 from .validation import require_bool, require_number
 
-# model identifiers understood by devices.kernels.pulse_once
+# model identifiers understood by xbarsim.devices.kernels.pulse_once
 MODEL_IDEAL = 0
 MODEL_CONSTANT = 1
 MODEL_LINEAR = 2

@@ -1,8 +1,8 @@
 r"""Device-to-device variation: sample every cell's own parameters from a seed.
 
 ``sample_cells(device, shape, seed)`` returns the ``(rows, cols, N_CELL)``
-float32 per-cell parameters used by the kernels (layout in :mod:`devices.kernels`).
-The equations are those of :mod:`devices.models`; sampling uses NumPy's PCG64
+float32 per-cell parameters used by the kernels (layout in :mod:`xbarsim.devices.kernels`).
+The equations are those of :mod:`xbarsim.devices.models`; sampling uses NumPy's PCG64
 seeded with ``seed`` (construction is not thread-parallel, so it is reproducible).
 """
 from __future__ import annotations

@@ -29,7 +29,7 @@ from .validation import require_number
 def symmetry_point(device: DeviceConfig, cell: np.ndarray | None = None) -> np.ndarray | float:
     """Closed-form symmetry point.
 
-    With ``cell`` (per-cell parameters from :func:`devices.sample_cells`) it returns
+    With ``cell`` (per-cell parameters from :func:`xbarsim.devices.sample_cells`) it returns
     one value per cell; without, the nominal device's value (a float).
     Raises ``ValueError`` for models without a closed form.
     """

@@ -3,9 +3,9 @@ r"""In-situ training of a fully connected network on crossbar arrays (the main j
 The network is the standard in-situ benchmark of the RRAM literature
 (Gokmen & Vlasov 2016; Kim et al. arXiv:1907.10228; aihwkit's MNIST example):
 784-256-128-10, sigmoid hidden layers, log-softmax output, mean-reduced NLL
-loss.  Each ``nn.Linear`` becomes an :class:`mapping.AnalogLinear` whose
-weights live in :class:`crossbar.CrossbarArray` cells; the forward and backward
-passes go through the DAC/ADC periphery and :class:`training.AnalogSGD` applies
+loss.  Each ``nn.Linear`` becomes an :class:`xbarsim.mapping.AnalogLinear` whose
+weights live in :class:`xbarsim.crossbar.CrossbarArray` cells; the forward and backward
+passes go through the DAC/ADC periphery and :class:`xbarsim.training.AnalogSGD` applies
 each sample's outer product ``-lr d x^T`` as stochastic pulse trains, one
 sample after another.  Biases are digital (aihwkit's default).
 
@@ -15,7 +15,7 @@ Three modes share the loop:
 * ``fp``: the floating-point baseline, same network and schedule, plain SGD;
 * ``hwa``: hardware-aware training for inference: float weights with injected
   weight noise and the read periphery emulated in the forward pass, then
-  :func:`training.program` writes them into arrays (with programming noise)
+  :func:`xbarsim.training.program` writes them into arrays (with programming noise)
   for every evaluation.
 
 The data order of epoch ``e`` is a permutation drawn from ``(seed, e)``, so a
@@ -37,12 +37,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from crossbar import IOConfig, UpdateConfig
-from devices import device_from_name, device_names
-from devices.validation import require_bool, require_choice, require_number
-from experiments.train_presets import PRESETS
-from mapping import AnalogConfig, AnalogLayer, convert_to_analog
-from training import AnalogSGD, MLPStep, convert_to_hwa, program
+from xbarsim.crossbar import IOConfig, UpdateConfig
+from xbarsim.devices import device_from_name, device_names
+from xbarsim.devices.validation import require_bool, require_choice, require_number
+from xbarsim.experiments.train_presets import PRESETS
+from xbarsim.mapping import AnalogConfig, AnalogLayer, convert_to_analog
+from xbarsim.training import AnalogSGD, MLPStep, convert_to_hwa, program
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class TrainConfig:
     """Everything that defines one training run (JSON round-trip via to_dict/from_dict).
 
     ``device_params``, ``io_params`` and ``update_params`` override fields of the
-    device model, :class:`crossbar.IOConfig` and :class:`crossbar.UpdateConfig`
+    device model, :class:`xbarsim.crossbar.IOConfig` and :class:`xbarsim.crossbar.UpdateConfig`
     (aihwkit names).  ``lr_schedule="step"`` multiplies the learning rate by
     ``lr_gamma`` every ``lr_step_epochs`` epochs.  ``train_subset``/``test_subset``
     (0 = all) take the first N samples of a fixed seeded permutation.
@@ -184,7 +184,7 @@ def build_model(config: TrainConfig, seed: int) -> tuple[nn.Module, dict]:
     """The network for the run's mode (float, HWA, or analog in-situ) and its reference stats.
 
     With ``reference != "none"`` the references are programmed before training
-    (:func:`mapping.reference.apply_reference`); the second value holds, per layer, the
+    (:func:`xbarsim.mapping.reference.apply_reference`); the second value holds, per layer, the
     programming statistics it returns (measurement pairs, programming error, ...).
     """
     model = build_mlp(config, seed)
@@ -196,7 +196,7 @@ def build_model(config: TrainConfig, seed: int) -> tuple[nn.Module, dict]:
     model = convert_to_analog(model, analog, seed=seed)
     stats: dict = {}
     if config.reference != "none":
-        from mapping.reference import ReferenceConfig, apply_reference
+        from xbarsim.mapping.reference import ReferenceConfig, apply_reference
         ref = ReferenceConfig(mode=config.reference, placement=config.reference_placement,
                               ideal=config.reference_ideal)
         stats = apply_reference(model, ref, seed=seed)
@@ -219,7 +219,7 @@ class TrainData:
 
 
 def load_train_data(config: TrainConfig) -> TrainData:
-    from experiments.datasets import load_dataset  # experiments is the layer that knows files
+    from xbarsim.experiments.data.datasets import load_dataset  # experiments is the layer that knows files
     bundle = load_dataset(config.dataset, data_dir=config.data_dir, flatten=True)
     xs, ys = bundle.train_images, bundle.train_labels
     xt, yt = bundle.test_images, bundle.test_labels

@@ -1,7 +1,7 @@
 """xbarsim.mapping: how a DNN is placed on crossbar arrays.
 
 ``AnalogLinear`` / ``AnalogConv2d`` are drop-in ``nn.Linear`` / ``nn.Conv2d``
-backed by one :class:`crossbar.CrossbarArray` each; ``convert_to_analog``
+backed by one :class:`xbarsim.crossbar.CrossbarArray` each; ``convert_to_analog``
 swaps them into an existing model; ``AnalogConfig`` says how a layer is placed.
 """
 from .analog_function import AnalogMVM, PendingUpdate, clear_pending_update, pop_pending_update

@@ -1,4 +1,4 @@
-r"""The autograd bridge between torch and a :class:`crossbar.CrossbarArray`.
+r"""The autograd bridge between torch and a :class:`xbarsim.crossbar.CrossbarArray`.
 
 Forward and input gradient
 --------------------------
@@ -17,7 +17,7 @@ Weight gradient: the pending update
 -----------------------------------
 For an in-situ layer the weight gradient :math:`d^T x` is never formed.
 Instead the backward pass *stashes* the pair ``(x, d)`` and the optimizer
-(:class:`training.AnalogSGD`) later applies it as a pulsed outer-product update
+(:class:`xbarsim.training.AnalogSGD`) later applies it as a pulsed outer-product update
 ``array.update(x, d, lr)``.
 
 How the optimizer finds the stash: every analog layer owns a *ghost*

@@ -1,9 +1,9 @@
 r"""``AnalogConfig``: how one torch layer is placed on a crossbar array.
 
 One frozen, validated dataclass gathers everything a layer needs to build its
-:class:`crossbar.CrossbarArray` (device, forward/backward periphery, pulsed
+:class:`xbarsim.crossbar.CrossbarArray` (device, forward/backward periphery, pulsed
 update, tile size, bias placement) plus the few fields that only matter for
-hardware-aware training for inference (``training.hwa``):
+hardware-aware training for inference (``xbarsim.training.hwa``):
 
 ``hwa_weight_noise`` (:math:`\sigma_w`)
     During hardware-aware training every forward pass uses
@@ -11,7 +11,7 @@ hardware-aware training for inference (``training.hwa``):
     per weight and per pass (additive noise relative to the layer's largest
     weight; aihwkit calls this a *weight modifier*).
 ``programming_noise`` (:math:`\sigma_p`)
-    When trained weights are written into arrays (``training.program``) each
+    When trained weights are written into arrays (``xbarsim.training.program``) each
     cell receives :math:`W_{prog} = W + \sigma_p \max|W|\,\xi` once
     (write-verify residual of the programming step).
 
@@ -26,8 +26,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from crossbar import IOConfig, UpdateConfig
-from devices import ConstantStep, DeviceConfig
+from xbarsim.crossbar import IOConfig, UpdateConfig
+from xbarsim.devices import ConstantStep, DeviceConfig
 
 __all__ = ["AnalogConfig"]
 
@@ -49,8 +49,8 @@ class AnalogConfig:
     Parameters
     ----------
     device:
-        Cell model (any :class:`devices.DeviceConfig`), default
-        :class:`devices.ConstantStep` as aihwkit's ``SingleRPUConfig``.
+        Cell model (any :class:`xbarsim.devices.DeviceConfig`), default
+        :class:`xbarsim.devices.ConstantStep` as aihwkit's ``SingleRPUConfig``.
     io:
         Forward-read periphery (DAC, ADC, noise, bound management).
     backward_io:
@@ -72,7 +72,7 @@ class AnalogConfig:
         (see module docstring).  ``0`` disables it.
     programming_noise:
         Hardware-aware training only: relative std :math:`\\sigma_p` of the
-        one-off programming error applied by ``training.program``.
+        one-off programming error applied by ``xbarsim.training.program``.
     """
 
     device: DeviceConfig = field(default_factory=ConstantStep)
@@ -87,15 +87,15 @@ class AnalogConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, DeviceConfig):
-            raise ValueError(f"AnalogConfig.device must be a devices.DeviceConfig (e.g. SoftBounds()), "
+            raise ValueError(f"AnalogConfig.device must be a xbarsim.devices.DeviceConfig (e.g. SoftBounds()), "
                              f"got {self.device!r}")
         if not isinstance(self.io, IOConfig):
-            raise ValueError(f"AnalogConfig.io must be a crossbar.IOConfig, got {self.io!r}")
+            raise ValueError(f"AnalogConfig.io must be a xbarsim.crossbar.IOConfig, got {self.io!r}")
         if self.backward_io is not None and not isinstance(self.backward_io, IOConfig):
-            raise ValueError(f"AnalogConfig.backward_io must be None or a crossbar.IOConfig, "
+            raise ValueError(f"AnalogConfig.backward_io must be None or a xbarsim.crossbar.IOConfig, "
                              f"got {self.backward_io!r}")
         if not isinstance(self.update, UpdateConfig):
-            raise ValueError(f"AnalogConfig.update must be a crossbar.UpdateConfig, got {self.update!r}")
+            raise ValueError(f"AnalogConfig.update must be a xbarsim.crossbar.UpdateConfig, got {self.update!r}")
         _require_tile("tile_rows", self.tile_rows)
         _require_tile("tile_cols", self.tile_cols)
         if not isinstance(self.analog_bias, bool):
@@ -114,7 +114,7 @@ class AnalogConfig:
         return self.io if self.backward_io is None else self.backward_io
 
     def array_kwargs(self) -> dict:
-        """Keyword arguments for :class:`crossbar.CrossbarArray` (all but shape and seed)."""
+        """Keyword arguments for :class:`xbarsim.crossbar.CrossbarArray` (all but shape and seed)."""
         return dict(device=self.device, io=self.io, update=self.update, backward_io=self.backward_io,
                     tile_rows=self.tile_rows, tile_cols=self.tile_cols)
 

@@ -55,7 +55,7 @@ def replace_layers(model: nn.Module, builders: Dict[type, Builder], config: Opti
     and the k-th replaced module (in ``named_modules`` order) gets seed
     ``seed + k``.  A module reachable under several names is replaced once and
     everywhere.  Returns ``model``, or the new module if ``model`` itself is
-    replaced.  Used by :func:`convert_to_analog` and by ``training.hwa``.
+    replaced.  Used by :func:`convert_to_analog` and by ``xbarsim.training.hwa``.
     """
     overrides = dict(overrides or {})
     _check_overrides(model, overrides, tuple(builders))
@@ -122,6 +122,6 @@ def convert_to_analog(model: nn.Module, config: Optional[AnalogConfig] = None,
     """
     config = AnalogConfig() if config is None else config
     if not isinstance(config, AnalogConfig):
-        raise ValueError(f"config must be a mapping.AnalogConfig, got {config!r}")
+        raise ValueError(f"config must be a xbarsim.mapping.AnalogConfig, got {config!r}")
     return replace_layers(model, {nn.Linear: _build_analog_linear, nn.Conv2d: _build_analog_conv},
                           config, overrides, seed)

@@ -1,6 +1,6 @@
 r"""``AnalogLinear`` and ``AnalogConv2d``: drop-in ``nn.Linear`` / ``nn.Conv2d`` on a crossbar.
 
-Each layer owns one :class:`crossbar.CrossbarArray` (``.array``) with
+Each layer owns one :class:`xbarsim.crossbar.CrossbarArray` (``.array``) with
 ``rows = out_features`` (or ``out_channels``) and ``cols = in_features`` (or
 ``in_channels * kh * kw``), plus one column when the bias is analog.  Tiling
 is done inside the array.
@@ -16,9 +16,9 @@ array and folds the result back to ``(B, C_{out}, H_{out}, W_{out})``.  The
 column order is torch's ``weight.view(C_out, -1)`` order, so weights copy over
 unchanged.
 
-Training: see :mod:`mapping.analog_function` -- the input gradient is the
+Training: see :mod:`xbarsim.mapping.analog_function` -- the input gradient is the
 transposed analog read, the weight update is stashed for
-:class:`training.AnalogSGD`.  The digital bias (default) is an ordinary
+:class:`xbarsim.training.AnalogSGD`.  The digital bias (default) is an ordinary
 ``nn.Parameter``.
 
 Checkpoints: ``state_dict()`` holds, under ``<prefix>_extra_state``, the layer's
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossbar import CrossbarArray, update_arrays
+from xbarsim.crossbar import CrossbarArray, update_arrays
 
 from .analog_function import AnalogMVM
 from .config import AnalogConfig
@@ -131,11 +131,11 @@ class AnalogLayer(nn.Module):
 
     Attributes
     ----------
-    array : crossbar.CrossbarArray
+    array : xbarsim.crossbar.CrossbarArray
         ``rows = out``, ``cols = fan_in (+1 with analog bias)``.
     analog_ctx : nn.Parameter
         Empty ghost parameter; it lets optimizers find the layer (see
-        :mod:`mapping.analog_function`).  It carries no data.
+        :mod:`xbarsim.mapping.analog_function`).  It carries no data.
     config : AnalogConfig
     seed : int
         Seed of the array (device-to-device draws, read noise, pulse trains).
@@ -145,7 +145,7 @@ class AnalogLayer(nn.Module):
                      seed: int) -> None:
         config = AnalogConfig() if config is None else config
         if not isinstance(config, AnalogConfig):
-            raise ValueError(f"config must be a mapping.AnalogConfig, got {config!r}")
+            raise ValueError(f"config must be a xbarsim.mapping.AnalogConfig, got {config!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
         self.config = config
@@ -412,7 +412,7 @@ def apply_pending_updates(updates: list) -> None:
     """Apply several ``(PendingUpdate, lr)`` at once; the arrays' pulses run concurrently.
 
     Same result, bit for bit, as ``pending.apply(lr)`` on each in turn
-    (:func:`crossbar.update_arrays`).  A layer that overrides ``apply_update``
+    (:func:`xbarsim.crossbar.update_arrays`).  A layer that overrides ``apply_update``
     is updated through its override.
     """
     plain, custom = [], []

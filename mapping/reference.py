@@ -2,13 +2,13 @@ r"""Reference devices and zero-shifting: what an analog weight's zero is.
 
 A weight read differentially is :math:`W = G - G_{ref}`: the programmable cell
 ``G`` minus a reference cell ``G_ref`` that training never pulses
-(:class:`crossbar.CrossbarArray` reads ``G_read - G_ref`` and ``update`` pulses
+(:class:`xbarsim.crossbar.CrossbarArray` reads ``G_read - G_ref`` and ``update`` pulses
 only ``G``).  This module decides what ``G_ref`` holds and programs it the way
 hardware does.
 
 Physics: why the reference matters (Kim et al., arXiv:1907.10228, 2019)
 -----------------------------------------------------------------------
-A soft-bound cell (:class:`devices.SoftBounds`) with per-cell step sizes
+A soft-bound cell (:class:`xbarsim.devices.SoftBounds`) with per-cell step sizes
 :math:`\alpha_\pm` and bounds :math:`b_{min} < 0 < b_{max}` moves, per pulse,
 
 .. math::
@@ -51,7 +51,7 @@ How the reference is programmed (the hardware flow)
    alternating up/down pulse pairs, with the device's cycle-to-cycle noise, from
    its current state; it converges to and then zig-zags around its ``w*``.  The
    mean over the last ``n_average`` pairs is the measured ``w*``
-   (:func:`devices.measure_symmetry_point` on the array's own cell parameters).
+   (:func:`xbarsim.devices.measure_symmetry_point` on the array's own cell parameters).
    The convergence phase is the settling time of the ``settle_quantile``
    (default 99 %) slowest cell (:func:`settling_pairs`), capped at ``max_pairs``; a
    cell slower than that (d2d makes a few almost immobile) is measured before it has
@@ -60,7 +60,7 @@ How the reference is programmed (the hardware flow)
    ``sigma alpha sqrt(2) / (rate sqrt(n_average))``, ``rate = alpha_+/b_max + alpha_-/|b_min|``.
 2. **Write the reference**: the reference cells are a separate population of
    the same device type, with their own d2d parameters
-   (``devices.sample_cells(device, shape, seed + seed_offset)``).  Each starts
+   (``xbarsim.devices.sample_cells(device, shape, seed + seed_offset)``).  Each starts
    from its reset state (its lower bound ``b_min``, the fully reset,
    high-resistance state) and is driven toward its target by closed-loop
    program-and-verify (:func:`program_cells`): read the error, apply a burst of
@@ -87,7 +87,7 @@ Modes
     symmetry point does not help.
 ``symmetry_point``
     Zero-shifting as above.  ``ideal=True`` writes the closed form
-    :func:`devices.symmetry_point` of each cell exactly instead (no measurement,
+    :func:`xbarsim.devices.symmetry_point` of each cell exactly instead (no measurement,
     no programming error); it raises ``ValueError`` for models without a
     closed form (ExpStep, PiecewiseStep).
 
@@ -117,12 +117,12 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from crossbar import CrossbarArray
-from crossbar.config import Serialisable
-from devices import DeviceConfig, IdealDevice, measure_symmetry_point, sample_cells, symmetry_point
-from devices.kernels import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP, apply_pulse_counts
-from devices.symmetry import convergence_pairs
-from devices.validation import require_bool, require_choice, require_number
+from xbarsim.crossbar import CrossbarArray
+from xbarsim.crossbar.config import Serialisable
+from xbarsim.devices import DeviceConfig, IdealDevice, measure_symmetry_point, sample_cells, symmetry_point
+from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP, apply_pulse_counts
+from xbarsim.devices.symmetry import convergence_pairs
+from xbarsim.devices.validation import require_bool, require_choice, require_number
 
 __all__ = ["REFERENCE_MODES", "REFERENCE_PLACEMENTS", "ReferenceConfig", "settling_pairs",
            "measure_array_symmetry_point", "program_cells", "program_reference", "apply_reference"]
@@ -193,7 +193,7 @@ def settling_pairs(cell: np.ndarray, config: ReferenceConfig | None = None) -> i
     ``rate = alpha_+/b_max + alpha_-/|b_min|``, so a cell starting anywhere in its
     range settles to within half a step of ``w*`` after
     ``ln(range / (0.5 alpha)) / rate`` pairs (the estimate of
-    :func:`devices.symmetry.convergence_pairs`, applied cell by cell).  The phase
+    :func:`xbarsim.devices.symmetry.convergence_pairs`, applied cell by cell).  The phase
     lasts the ``config.settle_quantile`` quantile of that over the cells, capped at
     ``config.max_pairs``.  The quantile, not the maximum: d2d variation makes a
     few cells almost immobile (gain ``1 + dw_min_dtod xi`` near 0 settles in
@@ -224,7 +224,7 @@ def measure_array_symmetry_point(array: CrossbarArray, config: ReferenceConfig |
     Alternating up/down pulse pairs with the device's c2c noise, starting from the
     cells' present conductances: :func:`settling_pairs` pairs to settle, then
     ``config.n_average`` pairs averaged.  The array itself is not modified
-    (:func:`devices.measure_symmetry_point` works on a copy; :func:`program_reference`
+    (:func:`xbarsim.devices.measure_symmetry_point` works on a copy; :func:`program_reference`
     re-programs the weights afterwards anyway).
     """
     config = ReferenceConfig() if config is None else config
@@ -348,9 +348,9 @@ def program_reference(array: CrossbarArray, config: ReferenceConfig, seed: int =
     * ``pulses_mean``, ``pulses_max``, ``not_converged``, ``saturated`` of the writes.
     """
     if not isinstance(array, CrossbarArray):
-        raise ValueError(f"program_reference: array must be a crossbar.CrossbarArray, got {type(array).__name__}")
+        raise ValueError(f"program_reference: array must be a xbarsim.crossbar.CrossbarArray, got {type(array).__name__}")
     if not isinstance(config, ReferenceConfig):
-        raise ValueError(f"program_reference: config must be a mapping.ReferenceConfig, got {config!r}")
+        raise ValueError(f"program_reference: config must be a xbarsim.mapping.ReferenceConfig, got {config!r}")
     require_number("program_reference", "seed", seed, 0, 2**62, integer=True)
     device = array.device
     weights = array.get_weights()
@@ -421,11 +421,11 @@ def apply_reference(model: nn.Module, config: ReferenceConfig, seed: int = 0) ->
 
     The k-th analog layer gets seed ``seed + k``.  Each layer keeps its effective
     weights (they are re-programmed as ``G = W + G_ref``), so call this right after
-    :func:`mapping.convert_to_analog` (or after setting weights): both work.
+    :func:`xbarsim.mapping.convert_to_analog` (or after setting weights): both work.
     Returns ``{layer name: statistics}``.
     """
     if not isinstance(config, ReferenceConfig):
-        raise ValueError(f"apply_reference: config must be a mapping.ReferenceConfig, got {config!r}")
+        raise ValueError(f"apply_reference: config must be a xbarsim.mapping.ReferenceConfig, got {config!r}")
     require_number("apply_reference", "seed", seed, 0, 2**62, integer=True)
     layers = _analog_layers(model)
     if not layers and config.mode != "none":

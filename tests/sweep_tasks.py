@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from experiments.tasks import Param, ParamSchema, Task
+from xbarsim.experiments.sweeps.tasks import Param, ParamSchema, Task
 
 
 def _check_lo_hi(params: dict) -> None:

@@ -6,9 +6,9 @@ import numba
 import numpy as np
 import pytest
 
-from crossbar import CrossbarArray, IOConfig, UpdateConfig, kernels
-from devices import ConstantStep, IdealDevice, SoftBounds
-from devices.kernels import C_SCALE_DOWN, C_SCALE_UP
+from xbarsim.crossbar import CrossbarArray, IOConfig, UpdateConfig, kernels
+from xbarsim.devices import ConstantStep, IdealDevice, SoftBounds
+from xbarsim.devices.kernels import C_SCALE_DOWN, C_SCALE_UP
 
 PERFECT = IOConfig(perfect=True)
 
@@ -329,7 +329,7 @@ def test_fused_small_batch_read_matches_the_reference_path(monkeypatch, transpos
     v[3] = 0.0  # a zero sample (scale 0)
     results = []
     for max_batch in (32, 0):
-        monkeypatch.setattr("crossbar.array.FUSED_READ_MAX_BATCH", max_batch)
+        monkeypatch.setattr("xbarsim.crossbar.array.FUSED_READ_MAX_BATCH", max_batch)
         arr = CrossbarArray(rows, cols, IdealDevice(), io=io, seed=5, tile_rows=32, tile_cols=40)
         arr.set_weights(w)
         y = arr.backward(v) if transposed else arr.forward(v)
@@ -354,7 +354,7 @@ def _update_fixture():
 
 
 def test_update_arrays_is_bit_identical_to_updating_one_by_one(monkeypatch):
-    from crossbar import update_arrays
+    from xbarsim.crossbar import update_arrays
     seq, data = _update_fixture()
     par, _ = _update_fixture()
     for _ in range(3):
@@ -369,8 +369,8 @@ def test_update_arrays_is_bit_identical_to_updating_one_by_one(monkeypatch):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_update_round_row_blocks_are_bit_identical(monkeypatch, threads):
     """Tiles cut into many row blocks, queued in reverse key order and waited one by one."""
-    from crossbar import UpdateRound, kernels
-    monkeypatch.setattr("crossbar.schedule.BLOCK_PULSES", 40)
+    from xbarsim.crossbar import UpdateRound, kernels
+    monkeypatch.setattr("xbarsim.crossbar.schedule.BLOCK_PULSES", 40)
     run_blocks, blocks = kernels.PulseJob.run_blocks, []
 
     def recording(self, bounds, claimed):
@@ -395,8 +395,8 @@ def test_update_round_row_blocks_are_bit_identical(monkeypatch, threads):
 
 
 def test_update_round_reraises_a_failed_block(monkeypatch):
-    from crossbar import UpdateRound, kernels
-    monkeypatch.setattr("crossbar.schedule.BLOCK_PULSES", 40)
+    from xbarsim.crossbar import UpdateRound, kernels
+    monkeypatch.setattr("xbarsim.crossbar.schedule.BLOCK_PULSES", 40)
     arrays, data = _update_fixture()
     UpdateRound([(a, x, d, 0.5) for a, (x, d) in zip(arrays, data)], threads=2).wait_all()  # sets the block sizes
     run_blocks = kernels.PulseJob.run_blocks
@@ -424,7 +424,7 @@ def test_update_round_helpers_launch_no_parallel_region(monkeypatch):
     and a pipelined round's blocks run while the caller reads (in parallel for large batches)."""
     import threading
 
-    from crossbar import UpdateRound, kernels
+    from xbarsim.crossbar import UpdateRound, kernels
     def refuse(*args):
         raise AssertionError(f"parallel bit drawing called from {threading.current_thread().name}")
 
@@ -439,7 +439,7 @@ def test_update_round_helpers_launch_no_parallel_region(monkeypatch):
 
 
 def test_update_arrays_validates_everything_before_changing_anything():
-    from crossbar import update_arrays
+    from xbarsim.crossbar import update_arrays
     arrays, data = _update_fixture()
     before = [a.state_dict() for a in arrays]
     bad = [(a, x, d, 0.5) for a, (x, d) in zip(arrays, data)]
@@ -454,7 +454,7 @@ def test_update_arrays_validates_everything_before_changing_anything():
 
 def test_update_arrays_without_pulse_work():
     """Ideal devices (exact update, no tiles to pulse) and lr = 0 go through update_arrays unchanged."""
-    from crossbar import update_arrays
+    from xbarsim.crossbar import update_arrays
     rng = np.random.default_rng(4)
     ideal = CrossbarArray(5, 7, IdealDevice(), io=PERFECT, seed=1)
     ideal.set_weights(np.zeros((5, 7), dtype=np.float32))

@@ -1,4 +1,4 @@
-"""Tests for experiments.datasets: IDX format, lookup order, downloader, shipped subset, loaders.
+"""Tests for xbarsim.experiments.data.datasets: IDX format, lookup order, downloader, shipped subset, loaders.
 
 No test touches the network: downloads are served from ``file://`` URLs or a
 local ``http.server`` on 127.0.0.1, with IDX files and checksums made here.
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import datasets
-from experiments.datasets import (
+from xbarsim.experiments.data import datasets
+from xbarsim.experiments.data.datasets import (
     DATASETS,
     SUBSET_PATH,
     DatasetDownloadError,
@@ -332,7 +332,7 @@ def test_published_digests_are_well_formed():
 
 
 def test_shipped_subset_is_small_real_and_class_balanced():
-    assert SUBSET_PATH.parent.name == "data" and SUBSET_PATH.parent.parent == Path(datasets.__file__).parent
+    assert SUBSET_PATH.parent == Path(datasets.__file__).parent  # installed inside the package
     assert SUBSET_PATH.stat().st_size <= 2_000_000
     subset = load_subset()
     for split, size in (("train", 3000), ("test", 1000)):

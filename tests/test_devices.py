@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from devices import (ConstantStep, ExpStep, IdealDevice, LinearStep, PiecewiseStep, PowStep, SoftBounds,
+from xbarsim.devices import (ConstantStep, ExpStep, IdealDevice, LinearStep, PiecewiseStep, PowStep, SoftBounds,
                      DeviceConfig, device_from_name, measure_symmetry_point, pulse_response, sample_cells,
                      symmetry_point)
-from devices.kernels import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP
-from devices.rng import make_key, normal, uniform
+from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP
+from xbarsim.devices.rng import make_key, normal, uniform
 
 NO_C2C = dict(dw_min_std=0.0)
 

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossbar import IOConfig, UpdateConfig
-from devices import ConstantStep, IdealDevice, SoftBounds
-from mapping import AnalogConfig, AnalogConv2d, AnalogLinear, convert_to_analog
+from xbarsim.crossbar import IOConfig, UpdateConfig
+from xbarsim.devices import ConstantStep, IdealDevice, SoftBounds
+from xbarsim.mapping import AnalogConfig, AnalogConv2d, AnalogLinear, convert_to_analog
 
 IDEAL = AnalogConfig(device=IdealDevice(), io=IOConfig(perfect=True))
 ATOL = 1e-5

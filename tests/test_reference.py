@@ -1,4 +1,4 @@
-r"""Reference devices and zero-shifting (mapping.reference) against closed forms.
+r"""Reference devices and zero-shifting (xbarsim.mapping.reference) against closed forms.
 
 Oracles
 -------
@@ -20,12 +20,12 @@ import pytest
 import torch
 from torch import nn
 
-from crossbar import CrossbarArray, IOConfig
-from devices import SoftBounds, sample_cells, symmetry_point
-from devices.kernels import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP, C_SLOPE_DOWN, C_SLOPE_UP
-from mapping import AnalogConfig, ReferenceConfig, apply_reference, convert_to_analog, program_reference
-from mapping.reference import measure_array_symmetry_point, program_cells
-from training import AnalogSGD
+from xbarsim.crossbar import CrossbarArray, IOConfig
+from xbarsim.devices import SoftBounds, sample_cells, symmetry_point
+from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP, C_SLOPE_DOWN, C_SLOPE_UP
+from xbarsim.mapping import AnalogConfig, ReferenceConfig, apply_reference, convert_to_analog, program_reference
+from xbarsim.mapping.reference import measure_array_symmetry_point, program_cells
+from xbarsim.training import AnalogSGD
 
 # moderate d2d spread: every cell its own parameters, but no almost-immobile cells
 D2D = dict(dw_min_dtod=0.1, up_down_dtod=0.05, w_max_dtod=0.1, w_min_dtod=0.1)
@@ -82,7 +82,7 @@ def test_ideal_zero_shifting_makes_the_symmetry_point_the_zero_weight():
     np.testing.assert_allclose(arr.get_conductances(), closed, atol=1e-7)  # G parked at w*: W = 0
     up, down = np.ones((8, 8), bool), np.zeros((8, 8), bool)
     arr.set_weights(np.full((8, 8), 10.0))  # clipped: every G at its upper bound
-    from devices.symmetry import convergence_pairs
+    from xbarsim.devices.symmetry import convergence_pairs
     n_pairs = convergence_pairs(arr.cell_params)
     trace = []
     for k in range(n_pairs + 200):
@@ -246,14 +246,14 @@ def test_validation_errors_name_field_value_and_range(kwargs, match):
 
 
 def test_misuse_is_reported():
-    from devices import ExpStep, IdealDevice
+    from xbarsim.devices import ExpStep, IdealDevice
     ideal_arr = CrossbarArray(2, 2, device=IdealDevice())
     with pytest.raises(ValueError, match="needs a pulsed device"):
         program_reference(ideal_arr, ReferenceConfig(mode="zero"))
     exp_arr = CrossbarArray(2, 2, device=ExpStep())
     with pytest.raises(ValueError, match="closed-form"):
         program_reference(exp_arr, ReferenceConfig(mode="symmetry_point", ideal=True))
-    with pytest.raises(ValueError, match="config must be a mapping.ReferenceConfig"):
+    with pytest.raises(ValueError, match="config must be a xbarsim.mapping.ReferenceConfig"):
         program_reference(exp_arr, {"mode": "zero"})
     with pytest.raises(ValueError, match="no analog layers"):
         apply_reference(nn.Linear(2, 2), ReferenceConfig(mode="zero"))

@@ -13,10 +13,10 @@ import h5py
 import numpy as np
 import pytest
 
-from experiments import cli
-from experiments.sweep_run import ExecutorError, run_point, run_sweep
-from experiments.sweep_spec import load_spec
-from experiments.sweep_store import read_points
+from xbarsim.experiments import cli
+from xbarsim.experiments.sweeps.run import ExecutorError, run_point, run_sweep
+from xbarsim.experiments.sweeps.spec import load_spec
+from xbarsim.experiments.sweeps.store import read_points
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = "tests.sweep_tasks:toy_task"
@@ -180,7 +180,7 @@ def test_sigkill_mid_sweep_then_resume_loses_and_recomputes_nothing_finished(tmp
     """, a_values=(0.5, 1.0, 2.0, 3.0, 4.0), repeats=1)
     h5 = tmp_path / "sweep.h5"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "sweep", str(path), "--workers", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "xbarsim.experiments.cli", "sweep", str(path), "--workers", "2",
                              "--no-progress"], cwd=REPO, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from experiments import cli
-from experiments.sweep_spec import SpecError, load_spec, point_key, repeat_seed
-from experiments.tasks import Param, ParamSchema, Task, get_task, register_lazy_task, register_task
+from xbarsim.experiments import cli
+from xbarsim.experiments.sweeps.spec import SpecError, load_spec, point_key, repeat_seed
+from xbarsim.experiments.sweeps.tasks import Param, ParamSchema, Task, get_task, register_lazy_task, register_task
 
 TOY = "tests.sweep_tasks:toy_task"
 
@@ -239,7 +240,7 @@ def test_dotted_names_reach_into_table_parameters(tmp_path):
         """))
 
 
-SPECS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "specs").glob("*.toml"))
+SPECS = sorted(Path(str(resources.files("xbarsim.experiments.sweeps") / "specs")).glob("*.toml"))
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.name for p in SPECS])
@@ -262,7 +263,7 @@ def test_train_adapter_merges_preset_tables_and_routes_device_fields():
     import dataclasses
     import types
 
-    from experiments.tasks import _TrainSchema
+    from xbarsim.experiments.sweeps.tasks import _TrainSchema
 
     @dataclasses.dataclass(frozen=True)
     class TrainConfig:

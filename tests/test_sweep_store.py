@@ -10,10 +10,10 @@ import h5py
 import numpy as np
 import pytest
 
-from experiments import cli
-from experiments.sweep_run import run_sweep
-from experiments.sweep_spec import load_spec
-from experiments.sweep_store import StoreError, SweepStore, read_file_attrs, read_points
+from xbarsim.experiments import cli
+from xbarsim.experiments.sweeps.run import run_sweep
+from xbarsim.experiments.sweeps.spec import load_spec
+from xbarsim.experiments.sweeps.store import StoreError, SweepStore, read_file_attrs, read_points
 
 TOY = "tests.sweep_tasks:toy_task"
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.cli import main
-from experiments.train import TrainConfig, preset_config, run_train
+from xbarsim.experiments.cli import main
+from xbarsim.experiments.train import TrainConfig, preset_config, run_train
 
 TINY = dict(train_subset=400, test_subset=200, epochs=2, batch_size=10, lr=0.5, lr_schedule="constant")
 
@@ -95,7 +95,7 @@ def test_config_round_trip():
 def test_activation_choice():
     from torch import nn
 
-    from experiments.train import build_mlp
+    from xbarsim.experiments.train import build_mlp
     model = build_mlp(preset_config("smoke", activation="tanh"), seed=0)
     assert any(isinstance(m, nn.Tanh) for m in model) and not any(isinstance(m, nn.Sigmoid) for m in model)
     with pytest.raises(ValueError, match="train.activation = 'relu' is not allowed"):
@@ -107,8 +107,8 @@ def test_in_situ_presets_take_the_fused_step(preset):
     """xbarsim train's in-situ networks qualify for MLPStep; its float baseline does not."""
     from torch import nn
 
-    from experiments.train import build_model, make_optimizer
-    from training import MLPStep
+    from xbarsim.experiments.train import build_model, make_optimizer
+    from xbarsim.training import MLPStep
     for fp in (False, True):
         config = preset_config(preset).replace(fp=fp)
         model, _ = build_model(config, seed=0)

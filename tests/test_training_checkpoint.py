@@ -13,10 +13,10 @@ import pytest
 import torch
 from torch import nn
 
-from crossbar import IOConfig, UpdateConfig
-from devices import SoftBounds
-from mapping import AnalogConfig, AnalogConv2d, AnalogLinear
-from training import AnalogSGD
+from xbarsim.crossbar import IOConfig, UpdateConfig
+from xbarsim.devices import SoftBounds
+from xbarsim.mapping import AnalogConfig, AnalogConv2d, AnalogLinear
+from xbarsim.training import AnalogSGD
 
 CFG = AnalogConfig(device=SoftBounds(dw_min=0.01), io=IOConfig(), update=UpdateConfig(desired_bl=15))
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from mapping import AnalogConfig, convert_to_analog
-from devices import SoftBounds
-from training import AnalogSGD, MLPStep
+from xbarsim.mapping import AnalogConfig, convert_to_analog
+from xbarsim.devices import SoftBounds
+from xbarsim.training import AnalogSGD, MLPStep
 
 
 def _model(act, seed=0):
@@ -54,7 +54,7 @@ def test_fused_step_is_bit_identical_to_autograd(act):
 
 def test_train_batches_pipelined_is_bit_identical_to_steps(monkeypatch):
     """Updates in flight across batches (row blocks on two threads) change nothing."""
-    monkeypatch.setattr("crossbar.schedule.BLOCK_PULSES", 30)
+    monkeypatch.setattr("xbarsim.crossbar.schedule.BLOCK_PULSES", 30)
     rng = np.random.default_rng(1)
     x = torch.from_numpy(rng.uniform(0, 1, (50, 20)).astype(np.float32))
     y = torch.from_numpy(rng.integers(0, 5, 50))

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossbar import CrossbarArray, IOConfig
-from devices import IdealDevice
-from mapping import AnalogConfig, AnalogConv2d, AnalogLinear
-from training import HWAConv2d, HWALinear, convert_to_hwa, hwa_read, program
+from xbarsim.crossbar import CrossbarArray, IOConfig
+from xbarsim.devices import IdealDevice
+from xbarsim.mapping import AnalogConfig, AnalogConv2d, AnalogLinear
+from xbarsim.training import HWAConv2d, HWALinear, convert_to_hwa, hwa_read, program
 
 PERFECT = AnalogConfig(device=IdealDevice(), io=IOConfig(perfect=True))
 

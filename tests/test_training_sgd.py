@@ -25,10 +25,10 @@ import pytest
 import torch
 from torch import nn
 
-from crossbar import IOConfig, UpdateConfig
-from devices import ConstantStep, IdealDevice
-from mapping import AnalogConfig, AnalogConv2d, AnalogLinear, convert_to_analog
-from training import AnalogSGD
+from xbarsim.crossbar import IOConfig, UpdateConfig
+from xbarsim.devices import ConstantStep, IdealDevice
+from xbarsim.mapping import AnalogConfig, AnalogConv2d, AnalogLinear, convert_to_analog
+from xbarsim.training import AnalogSGD
 
 IDEAL = AnalogConfig(device=IdealDevice(), io=IOConfig(perfect=True))
 

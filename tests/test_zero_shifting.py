@@ -9,8 +9,8 @@ import json
 import h5py
 import pytest
 
-from experiments import zero_shifting
-from experiments.cli import main as cli_main
+from xbarsim.experiments.repro import zero_shifting
+from xbarsim.experiments.cli import main as cli_main
 
 pytest.importorskip("matplotlib")
 
@@ -61,8 +61,8 @@ def _forbid_simulation(monkeypatch):
         raise AssertionError("simulated although it should not have")
     monkeypatch.setattr(zero_shifting, "_run_point", boom)
     monkeypatch.setattr(zero_shifting, "_device_trace", boom)
-    import experiments.train
-    monkeypatch.setattr(experiments.train, "run_train", boom)
+    import xbarsim.experiments.train
+    monkeypatch.setattr(xbarsim.experiments.train, "run_train", boom)
 
 
 def test_figures_only_redraws_without_simulating(smoke_run, tmp_path, monkeypatch):

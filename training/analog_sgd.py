@@ -1,7 +1,7 @@
 r"""``AnalogSGD``: SGD whose analog layers learn by pulsed outer-product updates.
 
 For each analog layer (found through its ghost parameter ``analog_ctx``, see
-:mod:`mapping.analog_function`) the backward pass stashed the layer inputs
+:mod:`xbarsim.mapping.analog_function`) the backward pass stashed the layer inputs
 :math:`x_b` and output gradients :math:`d_b = \partial L/\partial y_b` of every
 sample :math:`b` of the batch (every output position for a convolution).
 ``step()`` then calls ``array.update(x, d, lr)`` with the group's *current*
@@ -13,7 +13,7 @@ one after another, each as stochastic pulse trains, with
 
 With the usual mean-reduced loss, :math:`d_b` already carries the
 :math:`1/B` factor, so this is the expected plain-SGD step
-:math:`-lr\,\nabla_W L`.  For an :class:`devices.IdealDevice` the update is
+:math:`-lr\,\nabla_W L`.  For an :class:`xbarsim.devices.IdealDevice` the update is
 exact.  The per-sample pulse process adds zero-mean noise (for a
 constant-step device of step :math:`dw_{min}` the variance per cell and
 sample is at most :math:`dw_{min}\,lr\,|x_j d_i|`) and the device's own
@@ -37,7 +37,7 @@ from typing import Callable, Optional
 
 import torch
 
-from mapping import apply_pending_updates, clear_pending_update, pop_pending_update
+from xbarsim.mapping import apply_pending_updates, clear_pending_update, pop_pending_update
 
 __all__ = ["AnalogSGD"]
 
@@ -63,7 +63,7 @@ class AnalogSGD(torch.optim.SGD):
     def step(self, closure: Optional[Callable[[], float]] = None):
         """Digital SGD step, then one pulsed update per analog layer with a stash.
 
-        The layers' pulses run concurrently (:func:`crossbar.update_arrays`), with
+        The layers' pulses run concurrently (:func:`xbarsim.crossbar.update_arrays`), with
         the same result as updating them one after another.
         """
         loss = super().step(closure)

@@ -11,7 +11,7 @@ one batch is: analog forward reads, the loss, the backward pass
 :math:`\delta_{k-1} = \sigma'(z_{k-1}) \odot W_k^T \delta_k` (the transposed
 analog read), plain SGD on the digital biases, and the pulsed updates
 :math:`E[\Delta W_k] = -lr\,\delta_k^T h_{k-1}` of all layers at once
-(:class:`crossbar.UpdateRound`).  That is exactly what ``loss.backward()`` and
+(:class:`xbarsim.crossbar.UpdateRound`).  That is exactly what ``loss.backward()`` and
 :meth:`AnalogSGD.step` do on the same model, and it calls the same kernels:
 the arrays' reads and updates, and the ATen forward and backward functions
 autograd itself dispatches to (``sigmoid_backward``,
@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from crossbar import UpdateRound
-from mapping import AnalogLinear
+from xbarsim.crossbar import UpdateRound
+from xbarsim.mapping import AnalogLinear
 
 from .analog_sgd import AnalogSGD
 

@@ -14,7 +14,7 @@ Workflow::
 Forward model of an HWA layer (``x``: one sample of the unfolded input,
 :math:`W` the weight matrix, with the bias as an extra column driven by a
 constant 1 when ``analog_bias``), mirroring the engine's
-:class:`crossbar.IOConfig` read step by step:
+:class:`xbarsim.crossbar.IOConfig` read step by step:
 
 1. weight noise, training mode only, fresh per forward pass:
    :math:`\tilde W = W + \sigma_w\,\max|W|\,\xi`, :math:`\xi\sim N(0,1)` per weight
@@ -39,8 +39,8 @@ periphery) act in train and eval mode; step 1 only in train mode.
 
 :func:`program` then writes :math:`W_{prog} = W + \sigma_p\,\max|W|\,\xi`
 (:math:`\sigma_p` = ``programming_noise``, one draw per cell) into
-:class:`mapping.AnalogLinear` / :class:`mapping.AnalogConv2d` layers with the
-same :class:`mapping.AnalogConfig`; values outside a cell's bounds are
+:class:`xbarsim.mapping.AnalogLinear` / :class:`xbarsim.mapping.AnalogConv2d` layers with the
+same :class:`xbarsim.mapping.AnalogConfig`; values outside a cell's bounds are
 clipped (and a warning logged).
 """
 from __future__ import annotations
@@ -52,9 +52,9 @@ from typing import Mapping, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from crossbar import IOConfig
-from mapping import AnalogConfig, AnalogConv2d, AnalogLinear, replace_layers
-from mapping.layers import fold_output, unfold_input
+from xbarsim.crossbar import IOConfig
+from xbarsim.mapping import AnalogConfig, AnalogConv2d, AnalogLinear, replace_layers
+from xbarsim.mapping.layers import fold_output, unfold_input
 
 __all__ = ["HWALinear", "HWAConv2d", "convert_to_hwa", "program", "hwa_read"]
 
@@ -163,7 +163,7 @@ class _HWAMixin:
     def _init_hwa(self, config: Optional[AnalogConfig], seed: int) -> None:
         config = AnalogConfig() if config is None else config
         if not isinstance(config, AnalogConfig):
-            raise ValueError(f"config must be a mapping.AnalogConfig, got {config!r}")
+            raise ValueError(f"config must be a xbarsim.mapping.AnalogConfig, got {config!r}")
         self.config = config
         self.seed = int(seed)
         self.noise_generator = torch.Generator().manual_seed(self.seed)
@@ -186,7 +186,7 @@ class HWALinear(_HWAMixin, nn.Linear):
     """``nn.Linear`` trained with the analog forward model of the module docstring.
 
     ``weight``/``bias`` are ordinary parameters (train them with any optimizer);
-    :func:`program` turns the layer into an :class:`mapping.AnalogLinear`.
+    :func:`program` turns the layer into an :class:`xbarsim.mapping.AnalogLinear`.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
@@ -262,7 +262,7 @@ def convert_to_hwa(model: nn.Module, config: Optional[AnalogConfig] = None,
                    seed: int = 0) -> nn.Module:
     """Replace ``nn.Linear``/``nn.Conv2d`` (exact types) by :class:`HWALinear`/:class:`HWAConv2d`, in place.
 
-    Same rules as :func:`mapping.convert_to_analog` (overrides by name > type >
+    Same rules as :func:`xbarsim.mapping.convert_to_analog` (overrides by name > type >
     default, ``None`` keeps a module digital, layer k gets noise seed
     ``seed + k``).  Returns the model (or the new layer if ``model`` is one).
     """
@@ -314,7 +314,7 @@ def program(model: nn.Module, config: Optional[AnalogConfig] = None, seed: int =
     """Write every HWA layer's weights into a crossbar array, in place.
 
     Each :class:`HWALinear`/:class:`HWAConv2d` becomes an
-    :class:`mapping.AnalogLinear`/:class:`mapping.AnalogConv2d` using ``config``
+    :class:`xbarsim.mapping.AnalogLinear`/:class:`xbarsim.mapping.AnalogConv2d` using ``config``
     (or, if ``None``, the layer's own training config), with programming
     noise :math:`\\sigma_p \\max|W| \\xi` (``config.programming_noise``).  The
     k-th layer gets seed ``seed + k`` for both its array and its programming
@@ -322,5 +322,5 @@ def program(model: nn.Module, config: Optional[AnalogConfig] = None, seed: int =
     if ``model`` is an HWA layer).
     """
     if config is not None and not isinstance(config, AnalogConfig):
-        raise ValueError(f"config must be None or a mapping.AnalogConfig, got {config!r}")
+        raise ValueError(f"config must be None or a xbarsim.mapping.AnalogConfig, got {config!r}")
     return replace_layers(model, {HWALinear: _program_linear, HWAConv2d: _program_conv}, config, None, seed)

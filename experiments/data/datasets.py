@@ -219,7 +219,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
 DATA_ROOT_ENV = "XBARSIM_DATA"
 
 #: The Fashion-MNIST subset shipped with xbarsim (see ``experiments/build_subset.py``).
-SUBSET_PATH = Path(__file__).resolve().parent / "data" / "fashion_mnist_subset.npz"
+SUBSET_PATH = Path(__file__).resolve().parent / "fashion_mnist_subset.npz"
 
 _ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 
@@ -652,7 +652,7 @@ def _how_to_get(spec: DatasetSpec) -> str:
     ways = []
     if spec.install_hint:
         ways.append(f"`{spec.install_hint}`")
-    ways.append(f"`experiments.datasets.download_dataset({spec.name!r})` (into {_cache_for_message(spec)})")
+    ways.append(f"`xbarsim.experiments.data.datasets.download_dataset({spec.name!r})` (into {_cache_for_message(spec)})")
     ways.append(f"`load_dataset({spec.name!r}, allow_download=True)`")
     ways.append(f"`--data-dir DIR` / ${DATA_ROOT_ENV} pointing at a directory with the four IDX files")
     return ", or ".join(ways)

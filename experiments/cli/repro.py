@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # experiment name -> module implementing it
 EXPERIMENTS = {
-    "zero-shifting": "experiments.zero_shifting",
+    "zero-shifting": "xbarsim.experiments.repro.zero_shifting",
 }
 PRESET_NAMES = ("smoke", "paper")
 

@@ -72,9 +72,9 @@ def register(subparsers) -> None:
 
 # ------------------------------------------------------------------ sweep
 def cmd_sweep(args) -> int:
-    from experiments.sweep_run import ExecutorError, run_sweep
-    from experiments.sweep_spec import SpecError, load_spec
-    from experiments.sweep_store import StoreError, SweepStore
+    from xbarsim.experiments.sweeps.run import ExecutorError, run_sweep
+    from xbarsim.experiments.sweeps.spec import SpecError, load_spec
+    from xbarsim.experiments.sweeps.store import StoreError, SweepStore
 
     try:
         spec = load_spec(args.spec, output=args.output)
@@ -171,7 +171,7 @@ def apply_filters(records: list, filters: list[str]) -> list:
 
 
 def cmd_results(args) -> int:
-    from experiments.sweep_store import StoreError, read_file_attrs, read_points
+    from xbarsim.experiments.sweeps.store import StoreError, read_file_attrs, read_points
 
     try:
         attrs = read_file_attrs(args.file)
@@ -249,7 +249,7 @@ def collect_series(records: list, axes: list[str], x: str, y: str, hue: str | No
 
 
 def cmd_plot(args) -> int:
-    from experiments.sweep_store import StoreError, read_file_attrs, read_points
+    from xbarsim.experiments.sweeps.store import StoreError, read_file_attrs, read_points
 
     try:
         attrs = read_file_attrs(args.file)

@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.tasks import Task, get_task
+from xbarsim.experiments.sweeps.tasks import Task, get_task
 
 __all__ = ["SpecError", "SweepSpec", "SweepPoint", "load_spec", "parse_spec", "canonical_json", "point_key",
            "repeat_seed", "nest"]

@@ -58,8 +58,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from experiments.provenance import xbarsim_version
-from experiments.sweep_spec import SweepPoint, SweepSpec, canonical_json, point_key
+from xbarsim.experiments.provenance import xbarsim_version
+from xbarsim.experiments.sweeps.spec import SweepPoint, SweepSpec, canonical_json, point_key
 
 __all__ = ["StoreError", "SweepStore", "Scan", "PointRecord", "read_points", "read_file_attrs", "xbarsim_version", "utc_now"]
 

@@ -5,7 +5,7 @@ network training on resistive cross-point arrays", arXiv:1907.10228 (2019):
 test accuracy of in-situ training versus device asymmetry, with and without
 programming each weight's reference device to its symmetry point.
 
-Physics (details in :mod:`mapping.reference`)
+Physics (details in :mod:`xbarsim.mapping.reference`)
 ---------------------------------------------
 A soft-bound cell steps ``+alpha_+ (1 - w/b_max)`` up and ``-alpha_- (1 - w/b_min)``
 down; ``up_down`` (aihwkit convention) makes ``alpha_+ = dw_min (1 + min(up_down, 0))``
@@ -20,8 +20,8 @@ zero-shifting) the attractor is ``W = 0``.
 What runs
 ---------
 A 784-256-128-10 sigmoid MLP (log-softmax, NLL loss) trained in-situ with
-:class:`training.AnalogSGD` on :class:`devices.SoftBounds` arrays
-(``experiments.train.run_train``; aihwkit-default d2d/c2c variation:
+:class:`xbarsim.training.AnalogSGD` on :class:`xbarsim.devices.SoftBounds` arrays
+(``xbarsim.experiments.train.run_train``; aihwkit-default d2d/c2c variation:
 ``dw_min_dtod = 0.3``, ``up_down_dtod = 0.01``, ``w_max_dtod = w_min_dtod = 0.3``,
 ``dw_min_std = 0.3``; default IO periphery; stochastic pulse trains with
 ``desired_bl = 31``), for every point of
@@ -34,7 +34,7 @@ A 784-256-128-10 sigmoid MLP (log-softmax, NLL loss) trained in-situ with
 Every run uses the same seed (same initial weights, d2d draws and data order),
 so differences between points are paired comparisons.  The reference, when
 there is one, is measured and written with pulses (``reference_ideal=False``):
-it carries measurement and programming error (:mod:`mapping.reference`).
+it carries measurement and programming error (:mod:`xbarsim.mapping.reference`).
 
 Presets and budget
 ------------------
@@ -57,7 +57,7 @@ Presets and budget
     sees the same schedule.
 
 Dataset: MNIST (the paper's) when a full copy is found
-(``experiments.datasets.find_dataset("mnist")``), else Fashion-MNIST.
+(``xbarsim.experiments.data.datasets.find_dataset("mnist")``), else Fashion-MNIST.
 
 The paper preset took 1109 s (18.5 min) of wall time with 2 workers on the
 shared 2-core machine (2197 s of run time summed over the 34 points).
@@ -140,8 +140,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from experiments.provenance import xbarsim_version
-from experiments.sweep_run import cap_numba_threads
+from xbarsim.experiments.provenance import xbarsim_version
+from xbarsim.experiments.sweeps.run import cap_numba_threads
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ PRESETS: dict[str, Preset] = {
 
 def choose_dataset(data_dir: str | None = None) -> str:
     """MNIST (the paper's dataset) when a full copy is found, else Fashion-MNIST."""
-    from experiments.datasets import find_dataset
+    from xbarsim.experiments.data.datasets import find_dataset
     return "mnist" if find_dataset("mnist", data_dir).found else "fashion-mnist"
 
 
@@ -266,7 +266,7 @@ def _run_point(point: Point) -> dict:
     started, t0 = _utc_now(), time.perf_counter()
     out: dict[str, Any] = {"key": point.key, "started": started}
     try:
-        from experiments.train import run_train
+        from xbarsim.experiments.train import run_train
         res = run_train(dict(point.params), point.seed)
         weights = res.pop("weights", None) or {}
         out["curves"] = {k: np.asarray(res[k], dtype=np.float64) for k in ("test_acc", "train_loss",
@@ -353,7 +353,7 @@ def _config_json(point: Point) -> str:
 
 
 def _trace_device(preset: Preset, up_down: float):
-    from devices import SoftBounds
+    from xbarsim.devices import SoftBounds
     states = preset.main_states
     return SoftBounds(**{**preset.device_params, "up_down": float(up_down), "dw_min": 2 * preset.w_bound / states,
                          "w_max": preset.w_bound, "w_min": -preset.w_bound})
@@ -361,10 +361,10 @@ def _trace_device(preset: Preset, up_down: float):
 
 def _device_trace(preset: Preset, up_down: float) -> dict:
     """One cell: pulse response (up from b_min, then down) and alternating pairs from b_max."""
-    from crossbar import CrossbarArray, IOConfig
-    from devices import symmetry_point
-    from devices.kernels import C_B_MAX, C_B_MIN
-    from devices.symmetry import convergence_pairs
+    from xbarsim.crossbar import CrossbarArray, IOConfig
+    from xbarsim.devices import symmetry_point
+    from xbarsim.devices.kernels import C_B_MAX, C_B_MIN
+    from xbarsim.devices.symmetry import convergence_pairs
     device = _trace_device(preset, up_down)
     arr = CrossbarArray(1, 1, device=device, io=IOConfig(perfect=True), seed=preset.seed)
     cell = arr.cell_params

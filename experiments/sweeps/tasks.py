@@ -32,13 +32,13 @@ then set or sweep ``device_params.dw_min`` and the run function receives
 Built-in tasks:
 
 ``train``
-    In-situ MLP training (``experiments.train``): params are ``TrainConfig``
+    In-situ MLP training (``xbarsim.experiments.train``): params are ``TrainConfig``
     fields, plus ``preset`` (a named base config, e.g. ``"smoke"``) and, like
     ``xbarsim train --set``, bare device-model fields (``dw_min``, ``up_down``,
     ...) which go into ``device_params``. Validated by building the config.
 ``pulse_response``
     ``n_up`` up then ``n_down`` down pulses on ``n_cells`` cells of one device
-    model (``devices.pulse_response``), plus the cells' symmetry point measured
+    model (``xbarsim.devices.pulse_response``), plus the cells' symmetry point measured
     by alternating pulses and, where the model has one, its closed form.
     Params: ``device`` (model name), ``n_up``, ``n_down``, ``n_cells``,
     ``symmetry``, and the model's own fields (aihwkit names). The physics is in
@@ -372,12 +372,12 @@ def get_task(name: str) -> Task:
 # --------------------------------------------------------------------------- built-ins
 def _pulsed_device_fields() -> dict[str, type]:
     """Every field of every pulsed device model -> its Python type (from the defaults)."""
-    import devices
+    import xbarsim.devices
 
     out: dict[str, type] = {}
-    for name in devices.device_names():
-        dev = devices.device_from_name(name)
-        if isinstance(dev, devices.PulsedDevice):
+    for name in xbarsim.devices.device_names():
+        dev = xbarsim.devices.device_from_name(name)
+        if isinstance(dev, xbarsim.devices.PulsedDevice):
             for f in dataclasses.fields(dev):
                 out[f.name] = type(getattr(dev, f.name))
     return out
@@ -429,7 +429,7 @@ class _TrainSchema:
 
 def run_train_point(params: dict, seed: int) -> dict:
     """The ``train`` task's run function: build the config (preset, device fields), train."""
-    from experiments import train
+    from xbarsim.experiments import train
 
     config = _TrainSchema(train).config(params)
     run = getattr(train, "run_train_task", None) or train.run_train
@@ -438,9 +438,9 @@ def run_train_point(params: dict, seed: int) -> dict:
 
 def _load_train() -> Task:
     try:
-        from experiments import train
+        from xbarsim.experiments import train
     except ModuleNotFoundError as exc:
-        if exc.name != "experiments.train":
+        if exc.name != "xbarsim.experiments.train":
             raise
         raise ValueError(
             "task 'train' needs experiments/train.py (run_train, TRAIN_PARAM_SCHEMA), "
@@ -452,7 +452,7 @@ def _load_train() -> Task:
 
 
 PULSE_RESPONSE_PARAMS = {
-    "device": Param(str, default="SoftBounds", doc="device model name (devices.device_names())"),
+    "device": Param(str, default="SoftBounds", doc="device model name (xbarsim.devices.device_names())"),
     "n_up": Param(int, 0, 1_000_000, default=200, doc="potentiating pulses"),
     "n_down": Param(int, 0, 1_000_000, default=200, doc="depressing pulses after the up pulses"),
     "n_cells": Param(int, 1, 100_000, default=16, doc="cells (d2d samples) measured"),
@@ -486,12 +486,12 @@ class _PulseResponseSchema:
         return Param(float).check(name, value) if t in (int, float) else value
 
     def split(self, params: Mapping[str, Any]) -> tuple[dict, Any]:
-        import devices
+        import xbarsim.devices
 
         task = self.task.validate({k: v for k, v in params.items() if k in self.task.params})
         overrides = {k: self.check_value(k, v) for k, v in params.items() if k not in self.task.params}
-        device = devices.device_from_name(task["device"], **overrides)
-        if not isinstance(device, devices.PulsedDevice):
+        device = xbarsim.devices.device_from_name(task["device"], **overrides)
+        if not isinstance(device, xbarsim.devices.PulsedDevice):
             raise ValueError(f"parameter 'device' = {task['device']!r} is not a pulsed device model")
         return task, device
 
@@ -502,11 +502,11 @@ class _PulseResponseSchema:
 
 def run_pulse_response(params: dict, seed: int) -> dict:
     """Pulse-response trace (mean and std over cells) and symmetry point of one device model."""
-    import devices
+    import xbarsim.devices
 
     task, device = _PulseResponseSchema().split(params)
     n_up, n_cells = task["n_up"], task["n_cells"]
-    trace = devices.pulse_response(device, n_up, task["n_down"], n_cells, seed=seed)  # (pulses + 1, cells)
+    trace = xbarsim.devices.pulse_response(device, n_up, task["n_down"], n_cells, seed=seed)  # (pulses + 1, cells)
     out = {
         "weight_mean": trace.mean(axis=1),
         "weight_std": trace.std(axis=1),
@@ -516,10 +516,10 @@ def run_pulse_response(params: dict, seed: int) -> dict:
         "num_states": float(device.num_states),
     }
     if task["symmetry"]:
-        cell = devices.sample_cells(device, (1, n_cells), seed)  # the cells pulse_response used
-        out["symmetry_point"] = float(np.mean(devices.measure_symmetry_point(device, cell, seed=seed)))
+        cell = xbarsim.devices.sample_cells(device, (1, n_cells), seed)  # the cells pulse_response used
+        out["symmetry_point"] = float(np.mean(xbarsim.devices.measure_symmetry_point(device, cell, seed=seed)))
         try:
-            out["symmetry_point_closed_form"] = float(np.mean(devices.symmetry_point(device, cell)))
+            out["symmetry_point_closed_form"] = float(np.mean(xbarsim.devices.symmetry_point(device, cell)))
         except ValueError:  # the model has no closed form
             out["symmetry_point_closed_form"] = float("nan")
     return out

@@ -36,8 +36,8 @@ def apply_set_overrides(params: dict, assignments: list[str]) -> dict:
     ``FIELD`` is a train field (``epochs``, ``hidden``, ...), a device field
     (``dw_min``, ``up_down``, or ``device.dw_min``), ``io.FIELD`` or ``update.FIELD``.
     """
-    from crossbar import IOConfig, UpdateConfig
-    from experiments.train import TrainConfig
+    from xbarsim.crossbar import IOConfig, UpdateConfig
+    from xbarsim.experiments.train import TrainConfig
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     io_fields = {f.name for f in dataclasses.fields(IOConfig)}
     update_fields = {f.name for f in dataclasses.fields(UpdateConfig)}
@@ -66,7 +66,7 @@ def apply_set_overrides(params: dict, assignments: list[str]) -> dict:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from experiments.train_presets import PRESETS
+    from xbarsim.experiments.train_presets import PRESETS
     p = sub.add_parser(
         "train",
         help="in-situ training of a 784-256-128-10 sigmoid MLP on soft-bound RRAM (the main job)",
@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _collect_params(args: argparse.Namespace) -> dict:
-    from experiments.train_presets import PRESETS
+    from xbarsim.experiments.train_presets import PRESETS
     params = copy.deepcopy(PRESETS[args.preset])
     for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("device", "device"),
                       ("dataset", "dataset"), ("data_dir", "data_dir")):
@@ -118,7 +118,7 @@ def _write_h5(path: str, config: dict, seed: int, history: dict, status: str, ex
     import h5py
     import numpy as np
 
-    from experiments.provenance import xbarsim_version
+    from xbarsim.experiments.provenance import xbarsim_version
     with h5py.File(path, "a") as f:
         g = f.require_group("run")
         if "status" in g.attrs:
@@ -138,7 +138,7 @@ def _write_h5(path: str, config: dict, seed: int, history: dict, status: str, ex
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.train import TrainConfig, run_train
+    from xbarsim.experiments.train import TrainConfig, run_train
     try:
         params = _collect_params(args)
         config = TrainConfig.from_dict(params)

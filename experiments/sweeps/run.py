@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from experiments.sweep_spec import SweepPoint, SweepSpec
-from experiments.sweep_store import SweepStore, utc_now
-from experiments.tasks import get_task
+from xbarsim.experiments.sweeps.spec import SweepPoint, SweepSpec
+from xbarsim.experiments.sweeps.store import SweepStore, utc_now
+from xbarsim.experiments.sweeps.tasks import get_task
 
 __all__ = ["ExecutorError", "SweepSummary", "run_point", "run_sweep", "normalize_metrics"]
 

@@ -2,7 +2,7 @@
 
 The subset is a class-balanced random sample of the real Fashion-MNIST files:
 300 training images per class (3000) and 100 test images per class (1000),
-uint8, stored in a deflate-compressed ``.npz`` under 2 MB. :func:`experiments.datasets.load_dataset`
+uint8, stored in a deflate-compressed ``.npz`` under 2 MB. :func:`xbarsim.experiments.data.datasets.load_dataset`
 uses it when no full copy is installed, so a fresh checkout can run the smoke
 presets without a download.
 
@@ -17,7 +17,7 @@ files, so a repackaged copy (such as Debian's ``dataset-fashion-mnist``, whose
 
 Run::
 
-    python -m experiments.build_subset [--data-dir /usr/share/datasets/fashion-mnist]
+    python -m xbarsim.experiments.data.build_subset [--data-dir /usr/share/datasets/fashion-mnist]
 
 Besides the four arrays the archive holds ``train_indices`` and ``test_indices``:
 the position of every example in the full upstream files.
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.datasets import DATASETS, SUBSET_PATH, encode_idx, find_dataset, read_idx
+from xbarsim.experiments.data.datasets import DATASETS, SUBSET_PATH, encode_idx, find_dataset, read_idx
 
 log = logging.getLogger(__name__)
 

@@ -6,20 +6,18 @@ taking the parsed ``argparse.Namespace`` and returning an exit code.
 """
 from __future__ import annotations
 
-import os
+import argparse
+import importlib
+import logging
+import sys
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP; see devices/__init__.py
-
-import argparse  # noqa: E402
-import importlib  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
+import xbarsim
 
 # module name -> subcommands it registers (kept explicit so `--help` is complete)
 SUBCOMMAND_MODULES = (
-    "experiments.cmd_train",
-    "experiments.cmd_repro",
-    "experiments.cmd_sweep",
+    "xbarsim.experiments.cli.train",
+    "xbarsim.experiments.cli.repro",
+    "xbarsim.experiments.cli.sweep",
 )
 
 
@@ -37,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    xbarsim.configure_threads()  # before anything loads torch's OpenMP
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
@@ -48,5 +47,3 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Datasets: the IDX reader and writer, the checksummed downloader, the shipped Fashion-MNIST subset."""
