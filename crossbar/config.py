@@ -7,33 +7,13 @@ is ``res * 2 * bound``; ``inp_res = 1/126`` is a 7-bit signed DAC and
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
-from xbarsim.devices.validation import require_bool, require_choice, require_number
+from xbarsim.devices.validation import Serialisable, require_bool, require_choice, require_number
 
 NOISE_MANAGEMENT = ("abs_max", "none", "constant")
 BOUND_MANAGEMENT = ("iterative", "none")
 W_NOISE_TYPES = ("none", "additive_constant", "pcm_read")
-
-
-class Serialisable:
-    """``to_dict`` / ``from_dict`` (unknown keys raise, naming them) / ``replace`` for frozen config dataclasses."""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Any:
-        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
-
-    def replace(self, **changes: Any) -> Any:
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)

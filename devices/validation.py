@@ -6,8 +6,32 @@ range, so a user sweeping parameters sees at once which knob is wrong.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
+
+
+class Serialisable:
+    """The one config base: ``to_dict`` / ``from_dict`` / ``replace`` for frozen config dataclasses.
+
+    ``from_dict`` refuses unknown keys and names them, so a config stored in an
+    HDF5 attribute or a checkpoint never loads half-understood.  ``replace``
+    returns a copy with some fields changed, validated again by ``__post_init__``.
+    """
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Any:
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> Any:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
 
 def _fmt_interval(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:

@@ -118,11 +118,10 @@ import numpy as np
 from torch import nn
 
 from xbarsim.crossbar import CrossbarArray
-from xbarsim.crossbar.config import Serialisable
 from xbarsim.devices import DeviceConfig, IdealDevice, measure_symmetry_point, sample_cells, symmetry_point
 from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP, apply_pulse_counts
 from xbarsim.devices.symmetry import convergence_pairs
-from xbarsim.devices.validation import require_bool, require_choice, require_number
+from xbarsim.devices.validation import Serialisable, require_bool, require_choice, require_number
 
 __all__ = ["REFERENCE_MODES", "REFERENCE_PLACEMENTS", "ReferenceConfig", "settling_pairs",
            "measure_array_symmetry_point", "program_cells", "program_reference", "apply_reference"]
