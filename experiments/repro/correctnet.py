@@ -114,7 +114,7 @@ Findings (paper preset, Fashion-MNIST, committed in ``experiments/figures/correc
   overhead.  VGG-style (clean 0.807): σ = 0.8, 0.269 → 0.489 ± 0.095 = 61 %,
   4.4 % parameters.  The overhead claim (<= 5 % of parameters) is met.
 * Compensation is where the recovery comes from: +10 to +23 points over the
-  regularized network at σ >= 0.6.  The spectral regularizer alone adds 0-4
+  regularized network at σ >= 0.6.  The spectral regularizer alone adds -1 to +4
   points (within the chip-to-chip spread).
 * At equal budget, RL and greedy tie at LeNet-5's σ = 0.8 and 1.0, greedy leads by
   1-4 points at σ = 0.4-0.7 (the search's validation scores of the top placements
