@@ -107,7 +107,7 @@ class CrossbarArray:
         self._io_args: dict = {}  # per direction: (IOConfig, read_tiles arguments) of the last read
         self._pulses = np.zeros((self.rows, self.cols), dtype=np.int64)
         self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "sense_amp": 0, "updates": 0,
-                        "bm_repeats": 0, "pulse_total": 0}
+                        "bm_repeats": 0, "pulse_total": 0, "cells_programmed": 0}
         self.n_input_tiles = -(-self.cols // self.tile_cols)
         self._sa_threshold = np.zeros((self.n_input_tiles, self.rows), dtype=np.float32)
         self._sa_sign = np.ones((self.n_input_tiles, self.rows), dtype=np.float32)
@@ -162,6 +162,7 @@ class CrossbarArray:
         lo, hi = self._cell[..., C_B_MIN], self._cell[..., C_B_MAX]
         clipped = int(np.count_nonzero((w < lo) | (w > hi)))
         self._w[...] = np.clip(w, lo, hi)
+        self._counts["cells_programmed"] += self.rows * self.cols
         self._refresh_read()
         return clipped
 
