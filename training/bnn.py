@@ -134,7 +134,7 @@ def train_bnn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: BNNTrainC
             loss.backward()
             opt.step()
             clamp_bnn_parameters(model, cfg.clamp_bn)
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             n += len(idx)
         hist["loss"].append(total / max(n, 1))
         hist["epoch_time_s"].append(time.perf_counter() - t0)
