@@ -65,6 +65,25 @@ class DeployedBlock:
     arrays: list[CrossbarArray]
     contrast: float
 
+    def program(self, cells: BinaryCellConfig, seed: int) -> None:
+        """Sample and write the cells of every array (one Monte Carlo device sample) and set its sense amps."""
+        blk = self.block
+        wb = blk.binary_weight().detach().numpy()
+        bound = PIXEL_BOUND if blk.real_input else 1.0
+        self.contrast = cells.contrast
+        theta, sign = (None, None) if blk.classifier else numpy_thresholds(blk)
+        if len(self.arrays) > 1 or (blk.pool > 1 and not blk.classifier):  # one array per group
+            for g, (arr, (a, b)) in enumerate(zip(self.arrays, blk.groups)):
+                arr.io = _io(cells, b - a, bound)
+                _program(arr, wb[:, a:b], cells, seed + 7919 * g)
+                arr.set_sense_amp(theta[g] * np.float32(cells.contrast), sign[g])
+            return
+        arr = self.arrays[0]
+        arr.io = _io(cells, arr.tile_cols, bound)
+        _program(arr, wb, cells, seed)
+        if theta is not None:
+            arr.set_sense_amp(theta * np.float32(cells.contrast), sign)
+
     def currents_to_logits(self, y: np.ndarray) -> torch.Tensor:
         s = torch.from_numpy(y / np.float32(self.contrast) if self.contrast != 1.0 else y)
         return self.block.bn(s)
@@ -73,11 +92,9 @@ class DeployedBlock:
         """``x``: (B, N) for linear or (B, C, H, W) for conv -> ±1 outputs (or logits for the classifier)."""
         blk = self.block
         if blk.kind == "linear":
-            rows, (ho, wo) = x, (1, 1)
+            rows, (ho, wo) = np.ascontiguousarray(x, dtype=np.float32), (1, 1)
         else:
-            t, (ho, wo) = blk.unfold(torch.from_numpy(x))
-            rows = t.reshape(-1, blk.fan_in).numpy()
-        rows = np.ascontiguousarray(rows, dtype=np.float32)
+            rows, (ho, wo) = im2col(x, blk.kernel_size, blk.padding)
         if blk.classifier:
             return self.currents_to_logits(self.arrays[0].forward(rows)).numpy()
         if blk.pool <= 1:  # unpooled: the array's sense amps and majority merge
@@ -91,36 +108,34 @@ class DeployedBlock:
         return majority(np.stack(decisions, axis=0), axis=0)
 
 
+def im2col(x: np.ndarray, k: int, padding: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Unrolled conv input: rows ``(B H_out W_out, C k k)`` in torch's ``(C, kh, kw)`` order, and the output size."""
+    xp = np.pad(np.asarray(x, dtype=np.float32), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))  # (B, C, Ho, Wo, k, k)
+    b, c, ho, wo = win.shape[:4]
+    return np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(b * ho * wo, c * k * k), (ho, wo)
+
+
 def _to_maps(y: np.ndarray, batch: int, ho: int, wo: int) -> np.ndarray:
     return np.ascontiguousarray(y.reshape(batch, ho, wo, -1).transpose(0, 3, 1, 2))
 
 
 def _deploy_block(blk: BinaryBlock, cells: BinaryCellConfig, seed: int) -> DeployedBlock:
-    wb = blk.binary_weight().detach().numpy()
+    """Build the block's arrays (one per group for pooled conv blocks) and program them."""
     out, n = blk.out_features, blk.fan_in
-    bound = PIXEL_BOUND if blk.real_input else 1.0
-    contrast = cells.contrast
-    common = dict(device=IdealDevice(), tile_rows=out)
+    common = dict(device=IdealDevice(), tile_rows=out, seed=seed)  # the seed drives the read-noise streams
     if blk.classifier:
-        arr = CrossbarArray(out, n, io=_io(cells, n, bound), tile_cols=n, seed=seed, **common)
-        _program(arr, wb, cells, seed)
-        return DeployedBlock(blk, [arr], contrast)
-    theta, sign = numpy_thresholds(blk)
-    if blk.pool > 1 and blk.kind == "conv":
-        arrays = []
-        for g, (a, b) in enumerate(blk.groups):
-            arr = CrossbarArray(out, b - a, io=_io(cells, b - a, bound), tile_cols=b - a, seed=seed + 7919 * g,
-                                output_stage=OutputStage(kind="sense_amp"), **common)
-            _program(arr, wb[:, a:b], cells, seed + 7919 * g)
-            arr.set_sense_amp(theta[g] * np.float32(contrast), sign[g])
-            arrays.append(arr)
-        return DeployedBlock(blk, arrays, contrast)
-    size = blk.groups[0][1] - blk.groups[0][0]
-    arr = CrossbarArray(out, n, io=_io(cells, size, bound), tile_cols=size, seed=seed,
-                        output_stage=OutputStage(kind="sense_amp", tile_merge="majority"), **common)
-    _program(arr, wb, cells, seed)
-    arr.set_sense_amp(theta * np.float32(contrast), sign)
-    return DeployedBlock(blk, [arr], contrast)
+        arrays = [CrossbarArray(out, n, tile_cols=n, **common)]
+    elif blk.pool > 1 and blk.kind == "conv":
+        arrays = [CrossbarArray(out, b - a, tile_cols=b - a, output_stage=OutputStage(kind="sense_amp"),
+                                **dict(common, seed=seed + 7919 * g)) for g, (a, b) in enumerate(blk.groups)]
+    else:
+        size = blk.groups[0][1] - blk.groups[0][0]
+        arrays = [CrossbarArray(out, n, tile_cols=size, output_stage=OutputStage(kind="sense_amp",
+                                                                                 tile_merge="majority"), **common)]
+    dep = DeployedBlock(blk, arrays, cells.contrast)
+    dep.program(cells, seed)
+    return dep
 
 
 class DeployedBNN:
@@ -141,6 +156,13 @@ class DeployedBNN:
             else:
                 raise ValueError(f"DeployedBNN: cannot deploy a {type(m).__name__}")
 
+    def program(self, cells: BinaryCellConfig, seed: int = 0) -> None:
+        """Re-program every array with a new device sample (``cells``, ``seed``); the arrays are reused."""
+        self.cells = cells
+        for i, stage in enumerate(self.stages):
+            if isinstance(stage, DeployedBlock):
+                stage.program(cells, seed + 1_000_003 * i)
+
     @property
     def arrays(self) -> list[CrossbarArray]:
         return [a for s in self.stages if isinstance(s, DeployedBlock) for a in s.arrays]
@@ -151,7 +173,10 @@ class DeployedBNN:
         return {k: int(sum(a.counters[k] for a in self.arrays)) for k in keys}
 
     @torch.no_grad()
-    def forward(self, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Logits of ``x``, in chunks of ``batch_size`` images (default: 2000 for an MLP, 100 for a CNN)."""
+        if batch_size is None:
+            batch_size = 100 if x.dim() > 2 else 2000
         outs = []
         for i in range(0, x.shape[0], batch_size):
             h: np.ndarray | torch.Tensor = x[i:i + batch_size]

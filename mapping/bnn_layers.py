@@ -228,19 +228,21 @@ class BinaryBlock(nn.Module):
             if self.kind == "linear":
                 return F.linear(x, wb)
             return F.conv2d(x, wb.view_as(self.weight), padding=self.padding)
-        rows, (ho, wo) = self.unfold(x)  # (B, L, N)
-        B, L, N = rows.shape
+        if self.kind == "conv":  # one conv over group-masked copies of the weights (the authors' masking)
+            mask = torch.zeros(G, 1, self.fan_in, dtype=wb.dtype)
+            for g, (a, b) in enumerate(self.groups):
+                mask[g, :, a:b] = 1.0
+            wg = (wb.unsqueeze(0) * mask).reshape(G * out, *self.weight.shape[1:])
+            return F.conv2d(x, wg, padding=self.padding)
         n = self._max_group
-        flat = rows.reshape(B * L, N)
+        N = self.fan_in
         if n * G == N:  # equal groups: views, no copies
-            xs, ws = flat.view(B * L, G, n), wb.view(out, G, n).permute(1, 2, 0)
+            xs, ws = x.view(-1, G, n), wb.view(out, G, n).permute(1, 2, 0)
         else:  # zero-padded groups (zero inputs times zero weights add nothing)
-            xs = F.pad(flat, (0, n * G - N)).view(B * L, G, n)
+            xs = F.pad(x, (0, n * G - N)).view(-1, G, n)
             ws = F.pad(wb, (0, n * G - N)).view(out, G, n).permute(1, 2, 0)
-        s = torch.bmm(xs.transpose(0, 1), ws)  # (G, B L, out)
-        if self.kind == "linear":
-            return s.permute(1, 0, 2).reshape(B, G * out)
-        return s.view(G, B, ho, wo, out).permute(1, 0, 4, 2, 3).reshape(B, G * out, ho, wo)
+        s = torch.bmm(xs.transpose(0, 1), ws)  # (G, B, out)
+        return s.permute(1, 0, 2).reshape(x.shape[0], G * out)
 
     def pooled(self, s: torch.Tensor) -> torch.Tensor:
         return F.max_pool2d(s, self.pool) if self.pool > 1 else s
