@@ -504,7 +504,7 @@ class CrossbarArray:
     # --------------------------------------------------------------- counters
     @property
     def counters(self) -> dict:
-        """Operation counters: MVMs (per tile), DAC/ADC conversions, updates, pulses per cell."""
+        """Operation counters: MVMs (per tile), DAC/ADC conversions, sense-amp decisions, updates, pulses per cell."""
         out: dict[str, Any] = dict(self._counts)
         out["pulses"] = self._pulses
         return out
