@@ -90,11 +90,13 @@ NETWORKS = ("mlp", "cnn")
 PRESETS: dict[str, dict] = {
     "smoke": dict(networks=["mlp", "cnn"], array_rows=[0, 32], mlp_widths=[784, 64, 64, 64, 10],
                   cnn_channels=[4, 4, 8, 8], cnn_fc=32, train_subset=300, test_subset=200, epochs=1,
-                  retrain_epochs=1, batch_size=50, lr=3e-3, glorot_lr_scale=False, on_off_ratios=[10.0],
+                  retrain_epochs=1, batch_size=50, lr=3e-3, retrain_lr=7.5e-4, glorot_lr_scale=False,
+                  on_off_ratios=[10.0],
                   variations=[0.0, 0.2], n_mc=2, mc_test_subset=100, seed=1, data_dir=None),
     "paper": dict(networks=["mlp", "cnn"], array_rows=[0, 512, 256, 128], mlp_widths=[784, 2048, 2048, 2048, 10],
                   cnn_channels=[16, 16, 32, 32], cnn_fc=256, train_subset=20_000, test_subset=0, epochs=3,
-                  retrain_epochs=1, batch_size=100, lr=3e-3, glorot_lr_scale=False, on_off_ratios=[10.0, 100.0],
+                  retrain_epochs=1, batch_size=100, lr=3e-3, retrain_lr=7.5e-4, glorot_lr_scale=False,
+                  on_off_ratios=[10.0, 100.0],
                   variations=[0.0, 0.1, 0.2], n_mc=10, mc_test_subset=1000, seed=1, data_dir=None),
 }
 
@@ -124,7 +126,8 @@ def build_spec(options: dict, output: Path) -> dict:
         "base": {"mlp_widths": _csv(o["mlp_widths"]), "cnn_channels": _csv(o["cnn_channels"]),
                  "cnn_fc": o["cnn_fc"], "train_subset": o["train_subset"], "test_subset": o["test_subset"],
                  "epochs": o["epochs"], "retrain_epochs": o["retrain_epochs"], "batch_size": o["batch_size"],
-                 "lr": o["lr"], "glorot_lr_scale": o["glorot_lr_scale"], "on_off_ratios": _csv(o["on_off_ratios"]), "variations": _csv(o["variations"]),
+                 "lr": o["lr"], "retrain_lr": o["retrain_lr"], "glorot_lr_scale": o["glorot_lr_scale"],
+                 "on_off_ratios": _csv(o["on_off_ratios"]), "variations": _csv(o["variations"]),
                  "n_mc": o["n_mc"], "mc_test_subset": o["mc_test_subset"],
                  "dataset": choose_dataset(o["data_dir"]), "data_dir": o["data_dir"] or ""},
         "zip": [{"network": nets, "array_rows": rows}],
@@ -153,9 +156,9 @@ def _network(params: dict):
     return bnn_cnn(ch, int(params["cnn_fc"]))  # type: ignore[arg-type]
 
 
-def _train_cfg(params: dict, epochs: int):
+def _train_cfg(params: dict, epochs: int, lr: float):
     from xbarsim.training.bnn import BNNTrainConfig
-    return BNNTrainConfig(epochs=epochs, batch_size=params["batch_size"], lr=params["lr"],
+    return BNNTrainConfig(epochs=epochs, batch_size=params["batch_size"], lr=lr,
                           glorot_lr_scale=params["glorot_lr_scale"])
 
 
@@ -174,7 +177,7 @@ def _baseline(params: dict, seed: int, data: dict) -> dict:
     def build() -> dict:
         torch.manual_seed(seed)
         net = _network(params)
-        hist = train_bnn(net, data["x"], data["y"], _train_cfg(params, params["epochs"]), seed)
+        hist = train_bnn(net, data["x"], data["y"], _train_cfg(params, params["epochs"], params["lr"]), seed)
         return {"state": net.state_dict(), "loss": hist["loss"], "epoch_time_s": hist["epoch_time_s"],
                 "test_acc": evaluate_bnn(net, data["xt"], data["yt"])}
 
@@ -211,7 +214,8 @@ def run_point(params: dict, seed: int) -> dict:
         out["acc_retrained"] = out["acc_baseline"]
     else:
         torch.manual_seed(seed)
-        hist = train_bnn(split, data["x"], data["y"], _train_cfg(params, params["retrain_epochs"]), seed + 1)
+        cfg = _train_cfg(params, params["retrain_epochs"], params["retrain_lr"])
+        hist = train_bnn(split, data["x"], data["y"], cfg, seed + 1)
         out["retrain_loss"] = np.asarray(hist["loss"])
         out["retrain_s"] = float(sum(hist["epoch_time_s"]))
         out["acc_retrained"] = evaluate_bnn(split, data["xt"], data["yt"])
@@ -278,6 +282,7 @@ TASK = Task("bnn-split", run_point, ParamSchema({
     "retrain_epochs": Param(int, 0, 10_000, default=1, doc="split fine-tuning epochs"),
     "batch_size": Param(int, 2, 100_000, default=100),
     "lr": Param(float, 0.0, None, low_open=True, default=3e-3, doc="AdaMax lr (before Glorot scaling, if any)"),
+    "retrain_lr": Param(float, 0.0, None, low_open=True, default=7.5e-4, doc="AdaMax lr of the split fine-tuning"),
     "glorot_lr_scale": Param(bool, default=False, doc="BinaryNet's per-layer Glorot lr scaling"),
     "on_off_ratios": Param(str, default="10,100", doc="device on/off ratios, comma-separated"),
     "variations": Param(str, default="0,0.1,0.2", doc="lognormal conductance sigmas, comma-separated"),
@@ -297,7 +302,8 @@ def read_results(path: str | os.PathLike) -> dict:
         if rec.status != "complete":
             continue
         p = rec.params
-        meta = {k: p[k] for k in ("train_subset", "test_subset", "epochs", "retrain_epochs", "batch_size", "lr",
+        meta = {k: p.get(k) for k in ("train_subset", "test_subset", "epochs", "retrain_epochs", "batch_size", "lr",
+                                      "retrain_lr",
                                   "n_mc", "mc_test_subset", "dataset", "mlp_widths", "cnn_channels", "cnn_fc")}
         res.setdefault(p["network"], {})[int(p["array_rows"])] = dict(rec.metrics, wall_s=rec.wall_s)
     return {"meta": meta, "results": res}
