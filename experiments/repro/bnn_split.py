@@ -409,9 +409,12 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
         by_a = results[net]
         order = sorted(by_a, key=lambda a: (a != 0, -a))
         xs = np.arange(len(order))
-        ax.plot(xs, [100 * by_a[a]["acc_retrained"] for a in order], "o-", color="k", label="retrained with split")
+        ax.plot(xs, [100 * by_a[a]["acc_retrained"] for a in order], "o-", color="k", lw=2,
+                label="retrained with split (10k test images)")
         ax.plot(xs, [100 * by_a[a]["acc_no_retrain"] for a in order], "s--", color="tab:red",
-                label="split, no retraining")
+                label="split, no retraining (10k test images)")
+        ax.plot(xs, [100 * by_a[a]["acc_retrained_mc_subset"] for a in order], "o-", color="0.6",
+                label="retrained, ideal devices (MC test subset)")
         first = by_a[order[0]]
         ratios, variations = np.asarray(first["on_off_ratios"]), np.asarray(first["variations"])
         colors = plt.cm.viridis(np.linspace(0, 0.85, len(ratios) * len(variations)))
@@ -419,15 +422,17 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
         for i, r in enumerate(ratios):
             for j, v in enumerate(variations):
                 acc = np.array([np.asarray(by_a[a]["device_acc"])[i, j] for a in order]) * 100
-                ax.errorbar(xs + 0.04 * (c - 2), acc.mean(1), yerr=acc.std(1, ddof=1) if acc.shape[1] > 1 else None,
-                            fmt=".:", color=colors[c], capsize=2, label=f"devices on/off {r:g}, var {100 * v:g}%")
+                ax.errorbar(xs + 0.03 * (c - 2.5), acc.mean(1), yerr=acc.std(1, ddof=1) if acc.shape[1] > 1 else None,
+                            fmt=".:", color=colors[c], capsize=2,
+                            label=f"devices on/off {r:g}, variation {100 * v:g}% (MC subset, mean ± std)")
                 c += 1
         ax.set_xticks(xs, [_label(a) for a in order])
         ax.set_xlabel("array rows A")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{net.upper()} BNN, input splitting")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, bbox_to_anchor=(0.5, -0.12))
     paths += _save(fig, figures_dir, "fig_accuracy_vs_A")
     plt.close(fig)
 
