@@ -98,7 +98,7 @@ class CrossbarArray:
         self._io_args: dict = {}  # per direction: (IOConfig, read_tiles arguments) of the last read
         self._pulses = np.zeros((self.rows, self.cols), dtype=np.int64)
         self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "updates": 0,
-                        "bm_repeats": 0, "pulse_total": 0}
+                        "bm_repeats": 0, "pulse_total": 0, "cells_programmed": 0, "program_calls": 0}
         self._rng = {"forward": 0, "backward": 0, "update": 0, "program": 0, "decay": 0}
         w0 = np.clip(0.0, self._cell[..., C_B_MIN], self._cell[..., C_B_MAX])
         self._w[...] = w0
@@ -150,6 +150,8 @@ class CrossbarArray:
         lo, hi = self._cell[..., C_B_MIN], self._cell[..., C_B_MAX]
         clipped = int(np.count_nonzero((w < lo) | (w > hi)))
         self._w[...] = np.clip(w, lo, hi)
+        self._counts["cells_programmed"] += self.rows * self.cols
+        self._counts["program_calls"] += 1
         self._refresh_read()
         return clipped
 
@@ -422,7 +424,7 @@ class CrossbarArray:
     # --------------------------------------------------------------- counters
     @property
     def counters(self) -> dict:
-        """Operation counters: MVMs (per tile), DAC/ADC conversions, updates, pulses per cell."""
+        """Operation counters: MVMs (per tile), DAC/ADC conversions, updates, pulses per cell, programmed cells."""
         out: dict[str, Any] = dict(self._counts)
         out["pulses"] = self._pulses
         return out

@@ -7,11 +7,13 @@ swaps them into an existing model; ``AnalogConfig`` says how a layer is placed.
 from .analog_function import AnalogMVM, PendingUpdate, clear_pending_update, pop_pending_update
 from .config import AnalogConfig
 from .convert import convert_to_analog, replace_layers
+from .provider import ArrayBank, ArrayProvider, BankedMatrix, OwnArray, provider_from_dict
 from .layers import AnalogConv2d, AnalogLayer, AnalogLinear, apply_pending_updates
 from .reference import REFERENCE_MODES, REFERENCE_PLACEMENTS, ReferenceConfig, apply_reference, program_reference
 
 __all__ = [
     "AnalogConfig", "AnalogLayer", "AnalogLinear", "AnalogConv2d", "convert_to_analog", "replace_layers",
     "AnalogMVM", "PendingUpdate", "pop_pending_update", "clear_pending_update", "apply_pending_updates",
+    "ArrayProvider", "OwnArray", "ArrayBank", "BankedMatrix", "provider_from_dict",
     "ReferenceConfig", "apply_reference", "program_reference", "REFERENCE_MODES", "REFERENCE_PLACEMENTS",
 ]
