@@ -1,18 +1,29 @@
-"""`xbarsim repro zero-shifting`: the smoke preset end to end, figures-only redraw, resume.
+"""`xbarsim repro zero-shifting` on the sweep engine: smoke preset, redraw, resume, SIGKILL.
 
-These test the plumbing (files, statuses, resume, redraw), not the physics: the
-physics is in tests/test_reference.py, and the paper preset is an experiment,
-not a test.
+These test the plumbing (points, files, statuses, resume, redraw), not the
+physics: the physics is in tests/test_reference.py, and the paper preset is an
+experiment, not a test.
 """
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-import h5py
 import pytest
 
-from xbarsim.experiments.repro import zero_shifting
 from xbarsim.experiments.cli import main as cli_main
+from xbarsim.experiments.repro import base, zero_shifting
+from xbarsim.experiments.sweeps.store import read_points
 
 pytest.importorskip("matplotlib")
+
+
+def _spec(preset, out):
+    module = base.load_reproduction("zero-shifting")
+    return base.make_spec(module, "zero-shifting", preset, base.preset_options(module, preset), out)
 
 
 @pytest.fixture(scope="module")
@@ -27,42 +38,43 @@ def smoke_run(tmp_path_factory):
 def test_smoke_preset_runs_end_to_end(smoke_run):
     rc, out, out_dir = smoke_run
     assert rc == 0
-    points = zero_shifting.build_points(zero_shifting.PRESETS["smoke"], zero_shifting.choose_dataset())
-    assert 2 <= len(points) <= 3
-    with h5py.File(out, "r") as f:
-        assert f.attrs["format"] == zero_shifting.FORMAT and f.attrs["status"] == "complete"
-        for pt in points:
-            g = f["runs"][pt.key]
-            assert g.attrs["status"] == "complete"
-            assert json.loads(g.attrs["config"])["params"] == pt.params
-            assert g["test_acc"].shape == (1,) and g["train_loss"].shape == (1,)
-            if pt.mode != "fp":
-                assert sum(int(d[()].sum()) for d in g["weight_hist"].values()) == 784 * 32 + 32 * 16 + 16 * 10
-        for key in f["device"]:
-            d = f["device"][key]
-            assert d.attrs["status"] == "complete"
-            assert d["pulse_response"].shape == (d.attrs["n_up"] + d.attrs["n_down"] + 1,)
+    records = {r.key: r for r in read_points(out)}
+    points = _spec("smoke", out).points()
+    assert len(points) == 5  # none, symmetry_point, fp, and two device traces
+    for pt in points:
+        rec = records[pt.key]
+        assert rec.status == "complete" and rec.params == pt.params and rec.seed == 1
+        if pt.params["kind"] == "device":
+            m = rec.metrics
+            assert m["pulse_response"].shape == (m["n_up"] + m["n_down"] + 1,)
             # the alternating trace settles at the cell's closed-form symmetry point
-            assert abs(d.attrs["measured_w_star"] - d.attrs["w_star"]) < 3 * d.attrs["dw_min"]
+            assert abs(m["measured_w_star"] - m["w_star"]) < 3 * m["dw_min"]
+        else:
+            assert rec.metrics["test_acc"].shape == (1,) and rec.metrics["train_loss"].shape == (1,)
+            if pt.params["mode"] != "fp":
+                assert sum(int(rec.metrics[f"weight_hist_{k}"].sum()) for k in range(3)) == \
+                    784 * 32 + 32 * 16 + 16 * 10
     for name in zero_shifting.FIGURES:
         for ext in ("png", "pdf"):
             assert (out_dir / f"{name}.{ext}").stat().st_size > 1000
     summary = json.loads((out_dir / "summary.json").read_text())
-    assert summary["preset"] == "smoke" and summary["points_complete"] == len(points)
-    assert summary["epochs"] == 1 and summary["fp_test_acc"] is not None
+    assert summary["preset"] == "smoke" and summary["points_complete"] == 5 and summary["status"] == "complete"
+    assert summary["schedule"]["epochs"] == 1 and summary["fp_test_acc"] is not None
     assert set(summary["accuracy"]) == {"none", "symmetry_point"}
     assert summary["accuracy"]["none"]["200"]["+0.6"] == pytest.approx(
         next(r["final_test_acc"] for r in summary["runs"] if r["key"] == "none_ud+0.60_n200"))
-    assert "up_down=+0.6" in summary["must_show"] and summary["wall_seconds"] > 0
+    assert summary["wall_seconds"] > 0
+    claims = summary["claims"]
+    assert {c["op"] for c in claims} <= {">=", "<="} and len(claims) == 1  # smoke: +0.6 and no symmetric point
+    for c in claims:
+        assert set(c) == {"claim", "value", "op", "target"}
 
 
 def _forbid_simulation(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("simulated although it should not have")
-    monkeypatch.setattr(zero_shifting, "_run_point", boom)
-    monkeypatch.setattr(zero_shifting, "_device_trace", boom)
-    import xbarsim.experiments.train
-    monkeypatch.setattr(xbarsim.experiments.train, "run_train", boom)
+    monkeypatch.setattr(zero_shifting, "_train_point", boom)
+    monkeypatch.setattr(zero_shifting, "_device_point", boom)
 
 
 def test_figures_only_redraws_without_simulating(smoke_run, tmp_path, monkeypatch):
@@ -79,53 +91,66 @@ def test_figures_only_redraws_without_simulating(smoke_run, tmp_path, monkeypatc
     assert cli_main(["repro", "zero-shifting", "--out", str(missing), "--figures-only"]) == 2
 
 
-def test_resume_skips_complete_points_and_reruns_incomplete_ones(smoke_run, tmp_path, monkeypatch):
+def test_resume_refuses_overwrite_skips_complete_points_and_refuses_another_schedule(smoke_run, tmp_path,
+                                                                                      monkeypatch, capsys):
     rc, out, _ = smoke_run
     copy = tmp_path / "resume.h5"
     copy.write_bytes(out.read_bytes())
-    # without --resume an existing file is refused
-    assert cli_main(["repro", "zero-shifting", "--preset", "smoke", "--out", str(copy), "--workers", "1",
-                     "--no-progress"]) == 2
-    # every point complete: nothing is simulated
-    _forbid_simulation(monkeypatch)
-    assert cli_main(["repro", "zero-shifting", "--preset", "smoke", "--out", str(copy), "--workers", "1",
-                     "--no-progress", "--resume"]) == 0
-    # a half-written point (no status) is run again, and only that one
-    with h5py.File(copy, "a") as f:
-        del f["runs/fp"].attrs["status"]
-    ran = []
-
-    def fake(point):
-        ran.append(point.key)
-        return {"key": point.key, "status": "complete", "started": "s", "finished": "f", "wall_s": 0.1,
-                "curves": {"test_acc": [0.5], "train_loss": [1.0], "epoch_seconds": [0.1], "lr": [0.1]},
-                "final_test_acc": 0.5, "data_source": "fake", "weight_hist": {}, "weight_stats": {},
-                "pulses": {}}
-    monkeypatch.setattr(zero_shifting, "_run_point", fake)
-    assert cli_main(["repro", "zero-shifting", "--preset", "smoke", "--out", str(copy), "--workers", "1",
-                     "--no-progress", "--resume"]) == 0
-    assert ran == ["fp"]
-    with h5py.File(copy, "r") as f:
-        assert f["runs/fp"].attrs["status"] == "complete" and f["runs/fp"].attrs["final_test_acc"] == 0.5
-    # a different schedule (--epochs) is a different point: all of them would rerun
-    ran.clear()
-    assert cli_main(["repro", "zero-shifting", "--preset", "smoke", "--out", str(copy), "--workers", "1",
-                     "--no-progress", "--resume", "--epochs", "2"]) == 0
-    assert sorted(ran) == sorted(p.key for p in zero_shifting.build_points(
-        zero_shifting.PRESETS["smoke"], zero_shifting.choose_dataset()))
+    args = ["repro", "zero-shifting", "--preset", "smoke", "--out", str(copy), "--workers", "1", "--no-progress"]
+    assert cli_main(args) == 2  # without --resume an existing file is refused
+    assert "--resume" in capsys.readouterr().err
+    _forbid_simulation(monkeypatch)  # every point complete: nothing is simulated
+    assert cli_main(args + ["--resume"]) == 0
+    # another schedule is another sweep: refused with the reason, the file untouched
+    before = copy.read_bytes()
+    assert cli_main(args + ["--resume", "--epochs", "2"]) == 2
+    assert "epochs" in capsys.readouterr().err
+    assert copy.read_bytes() == before
+    assert cli_main(args + ["--resume", "--set", "no_such_option=1"]) == 2
+    assert "no_such_option" in capsys.readouterr().err
 
 
-def test_points_of_the_paper_preset():
-    p = zero_shifting.PRESETS["paper"]
-    pts = zero_shifting.build_points(p, "fashion-mnist")
-    keys = {pt.key for pt in pts}
-    assert "fp" in keys and len(keys) == len(pts)
+def test_paper_preset_points():
+    pts = _spec("paper", Path("/tmp/unused.h5")).points()
+    labels = {zero_shifting.point_label(p.params["kind"], p.params["mode"], p.params["up_down"],
+                                        p.params["states"]) for p in pts}
+    assert len(labels) == len(pts) == 36 and "fp" in labels
     for mode in zero_shifting.MODES:
         for ud in (0.0, 0.2, -0.2, 0.4, -0.4, 0.6, -0.6, 0.8, -0.8):
-            assert zero_shifting.point_key(mode, ud, p.main_states) in keys
-        for s in p.states:
-            assert zero_shifting.point_key(mode, p.states_up_down, s) in keys
-    assert len(p.states) >= 3
-    sp = next(pt for pt in pts if pt.key == "symmetry_point_ud+0.60_n1200")
-    assert sp.params["device_params"]["dw_min"] == pytest.approx(1.2 / 1200)
-    assert sp.params["reference"] == "symmetry_point" and sp.params["reference_ideal"] is False
+            assert zero_shifting.point_label("train", mode, ud, 600) in labels
+        for s in (200, 600, 1200):
+            assert zero_shifting.point_label("train", mode, 0.6, s) in labels
+    sp = next(p for p in pts if p.params["mode"] == "symmetry_point" and p.params["states"] == 1200)
+    assert sp.seed == 1 and sp.params["w_bound"] == 0.6 and sp.params["epochs"] == 5
+
+
+def _complete(h5: Path) -> dict:
+    """{key: finished-timestamp} of the complete points (the file may be mid-write: retry)."""
+    try:
+        return {r.key: r.finished for r in read_points(h5) if r.status == "complete"}
+    except Exception:
+        return {}
+
+
+def test_sigkill_then_resume_recomputes_no_finished_point(tmp_path):
+    out = tmp_path / "killed.h5"
+    cmd = [sys.executable, "-m", "xbarsim.experiments.cli", "repro", "zero-shifting", "--preset", "smoke",
+           "--out", str(out), "--workers", "1", "--no-progress", "--set", "train_subset=600"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while len(_complete(out)) < 2:
+            assert proc.poll() is None, f"ended before it was killed: {proc.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, "no two points completed within 240 s"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the client and its pool worker
+        proc.wait()
+    finished = _complete(out)
+    assert 2 <= len(finished) < 5, "the kill came after the whole run; nothing left to resume"
+    rc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert rc.returncode == 0, rc.stderr[-2000:]
+    after = _complete(out)
+    assert len(after) == 5
+    assert {k: after[k] for k in finished} == finished  # finished points were not run again

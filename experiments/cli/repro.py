@@ -1,11 +1,8 @@
-"""``xbarsim repro EXPERIMENT``: reproduce a paper's figures.
+"""``xbarsim repro NAME``: reproduce a paper's figures on the sweep engine.
 
-Each experiment is a module under ``experiments/`` listed in :data:`EXPERIMENTS`;
-it provides ``PRESETS``, ``run_experiment(preset, out, figures_dir, resume,
-workers, data_dir, epochs, progress) -> summary`` and
-``draw_figures(h5_path, figures_dir)`` / ``write_summary(h5_path, path)``, which
-redraw from its HDF5 file without simulating.  Adding an experiment is one line
-here.
+Every reproduction is a sweep (see :mod:`xbarsim.experiments.repro.base`), so each
+one resumes after a kill (``--resume``), runs on a local process pool or a Dask
+cluster, and its HDF5 file also answers ``xbarsim results`` and ``xbarsim plot``.
 
 Examples::
 
@@ -13,30 +10,36 @@ Examples::
     xbarsim repro zero-shifting --preset paper --out results/zs.h5 --figures results/ --workers 2
     xbarsim repro zero-shifting --out results/zs.h5 --resume          # continue an interrupted run
     xbarsim repro zero-shifting --out results/zs.h5 --figures-only    # redraw from the file
+    xbarsim repro zero-shifting --preset smoke --set epochs=2         # override a preset option
 """
 from __future__ import annotations
 
 import argparse
-import importlib
-import logging
+import json
 import os
 import sys
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from xbarsim.experiments.repro import REPRODUCTIONS
 
-# experiment name -> module implementing it
-EXPERIMENTS = {
-    "zero-shifting": "xbarsim.experiments.repro.zero_shifting",
-}
 PRESET_NAMES = ("smoke", "paper")
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "repro", help="reproduce a paper's figures (HDF5 results, PNG/PDF figures, summary.json)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=sorted(EXPERIMENTS), help="which paper's experiment")
+    p.add_argument("experiment", choices=sorted(REPRODUCTIONS), help="which paper's experiment")
     p.add_argument("--preset", choices=PRESET_NAMES, default="paper",
                    help="smoke: seconds, for tests; paper: the full sweep (default)")
     p.add_argument("--out", default=None, metavar="FILE.h5",
@@ -45,10 +48,17 @@ def register(subparsers) -> None:
                    help="where figures and summary.json go (default: the directory of --out)")
     p.add_argument("--resume", action="store_true",
                    help="continue an existing --out file: complete points are skipped")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local process pool (default) or a Dask cluster")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="Dask scheduler address (tcp://host:8786), or 'local' for a LocalCluster")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help=f"parallel worker processes (default: os.cpu_count() = {os.cpu_count()})")
-    p.add_argument("--data-dir", default=None, metavar="DIR", help="where MNIST / Fashion-MNIST files are")
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's number of epochs")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="where MNIST / Fashion-MNIST files are (sets the option data_dir)")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (the option epochs)")
+    p.add_argument("--set", dest="options", action="append", type=_option, default=[], metavar="KEY=VALUE",
+                   help="override one preset option (JSON value); repeatable")
     p.add_argument("--figures-only", action="store_true",
                    help="redraw the figures and summary.json from --out; never simulates")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -56,7 +66,10 @@ def register(subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    module = importlib.import_module(EXPERIMENTS[args.experiment])
+    from xbarsim.experiments.repro.base import run_reproduction, write_outputs
+    from xbarsim.experiments.sweeps.run import ExecutorError
+    from xbarsim.experiments.sweeps.store import StoreError
+
     stem = args.experiment.replace("-", "_")
     out = Path(args.out) if args.out else Path(f"{stem}_{args.preset}.h5")
     figures = Path(args.figures) if args.figures else out.parent
@@ -65,22 +78,22 @@ def main(args: argparse.Namespace) -> int:
             print(f"xbarsim repro: {out} not found; --figures-only redraws from an existing results file "
                   f"(run without --figures-only first)", file=sys.stderr)
             return 2
-        summary = module.write_summary(out, figures / "summary.json")
-        paths = module.draw_figures(out, figures)
-        print(f"redrew {len(paths)} figure files and {figures / 'summary.json'} from {out} "
+        summary = write_outputs(args.experiment, out, figures)
+        print(f"redrew the figures and {figures / 'summary.json'} from {out} "
               f"({summary['points_complete']} complete points)")
         return 0
-    if args.preset not in module.PRESETS:
-        print(f"xbarsim repro {args.experiment}: preset {args.preset!r} is unknown; choose one of "
-              f"{sorted(module.PRESETS)}", file=sys.stderr)
-        return 2
+    overrides = dict(args.options)
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
     try:
-        summary = module.run_experiment(args.preset, out, figures, resume=args.resume, workers=args.workers,
-                                        data_dir=args.data_dir, epochs=args.epochs,
-                                        progress=not args.no_progress)
-    except (FileExistsError, ValueError, FileNotFoundError) as exc:
+        summary = run_reproduction(args.experiment, args.preset, out, figures, resume=args.resume,
+                                   executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+                                   progress=not args.no_progress, overrides=overrides)
+    except (FileExistsError, FileNotFoundError, ValueError, StoreError, ExecutorError, OSError) as exc:
         print(f"xbarsim repro: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.experiment} ({args.preset}): {summary['points_complete']} points complete in "
-          f"{summary['wall_seconds']:.0f} s; results {out}; figures and summary.json in {figures}")
+    print(f"{args.experiment} ({args.preset}): {summary['points_complete']} points complete "
+          f"({summary['wall_seconds']:.0f} s of wall time); results {out}; figures and summary.json in {figures}")
     return 0 if summary.get("status") == "complete" else 1

@@ -1,1 +1,9 @@
-"""Paper reproductions, one module per paper; each is a sweep spec, a task and a figure function."""
+"""Paper reproductions: one module per paper, each a sweep spec, a task and a figure function.
+
+:mod:`xbarsim.experiments.repro.base` runs them; adding one is one line here.
+"""
+
+#: ``xbarsim repro NAME`` -> the module implementing it
+REPRODUCTIONS = {
+    "zero-shifting": "xbarsim.experiments.repro.zero_shifting",
+}

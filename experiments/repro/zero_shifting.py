@@ -91,109 +91,60 @@ Findings (paper preset, Fashion-MNIST, committed in ``experiments/figures/zero_s
 
 Outputs
 -------
-One HDF5 file (``--out``)::
+A sweep (:mod:`xbarsim.experiments.repro.base`): one HDF5 file in the sweep
+store's layout, one group per point under ``/points/<key>``, its ``config``
+attribute holding the point's params (``kind``, ``mode``, ``up_down``,
+``states``, the training schedule) and its ``status`` written last.
 
-    /                    attrs: format, format_version, experiment, preset (JSON),
-                                dataset, created, xbarsim_version, wall_s (last invocation)
-    /runs/<key>          one group per training run, key e.g. ``symmetry_point_ud+0.60_n600``
-                         or ``fp``.  attrs: config (JSON: the run_train params), seed, mode,
-                         up_down, states, xbarsim_version, started, finished, wall_s,
-                         final_test_acc, data_source, weight_stats (JSON),
-                         traceback (failed only), status ("complete"/"failed", LAST)
-        test_acc, train_loss, epoch_seconds, lr     per-epoch curves
-        weight_hist/<layer>                         final effective-weight histogram
-                                                    (counts; attr ``shape``), edges in
-        weight_hist_edges                           (shared bin edges)
-    /device/ud<+0.60>    one cell's characterisation for figure (a).  attrs: up_down,
-                         dw_min, states, w_star (the cell's closed form), w_star_nominal,
-                         measured_w_star, n_up, n_down, n_pairs, status (LAST)
-        pulse_response   weight after each pulse: n_up up pulses from b_min, then n_down down
-        alternating      weight after each pulse of alternating up/down pairs from b_max
+* ``kind = "train"`` points: ``final_test_acc``; per-epoch ``test_acc``,
+  ``train_loss``, ``epoch_seconds``, ``lr``; per analog layer ``L`` (0, 1, 2) the
+  final effective-weight histogram ``weight_hist_L`` over ``weight_hist_edges``,
+  ``weight_shape_L``, ``weight_mean_L``, ``weight_std_L``; ``data_source``.
+  Mode ``fp`` is the floating-point baseline.
+* ``kind = "device"`` points: one cell's ``pulse_response`` (``n_up`` up pulses from
+  ``b_min``, then ``n_down`` down) and ``alternating`` (up/down pairs from ``b_max``),
+  with ``w_star`` (the cell's closed form), ``w_star_nominal`` and ``measured_w_star``.
 
-A point whose ``status`` is not ``complete``, or whose stored config differs from
-the one the preset asks for, is (re)computed on ``--resume``; complete points
-are skipped.  Only the main process writes the file, one point at a time
-(open, write, flush, close), so a crash loses at most the running points.
+Every point runs with the preset's seed (``seeds = [seed]``), as before the
+sweep engine: the same initial weights, d2d draws and data order everywhere.
+``--resume`` skips complete points; a killed run loses only the running points.
 
-Figures (``--figures``, PNG and PDF, drawn from the HDF5 file only):
+Figures (PNG and PDF, drawn from the HDF5 file only):
 ``fig_a_device``, ``fig_b_accuracy_vs_asymmetry``, ``fig_c_weight_histograms``,
 ``fig_d_accuracy_vs_states``; and ``summary.json`` (accuracy table, baseline,
-must-show check, wall time).
+claims, wall time).
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import datetime as _dt
-import json
-import logging
 import math
-import multiprocessing
 import os
-import time
-import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
-from xbarsim.experiments.provenance import xbarsim_version
-from xbarsim.experiments.sweeps.run import cap_numba_threads
-
-log = logging.getLogger(__name__)
+from xbarsim.experiments.sweeps.store import read_points
+from xbarsim.experiments.sweeps.tasks import Param, ParamSchema, Task
 
 EXPERIMENT = "zero-shifting"
-FORMAT = "xbarsim-repro-zero-shifting"
-FORMAT_VERSION = 1
 MODES = ("none", "zero", "symmetry_point")
 WEIGHT_HIST_EDGES = np.linspace(-1.5, 1.5, 301)  # 0.01 wide; every SoftBounds weight fits
 FIGURES = ("fig_a_device", "fig_b_accuracy_vs_asymmetry", "fig_c_weight_histograms", "fig_d_accuracy_vs_states")
 
-__all__ = ["Preset", "PRESETS", "Point", "build_points", "run_experiment", "draw_figures", "write_summary",
-           "read_results", "choose_dataset"]
+__all__ = ["PRESETS", "TASK", "build_spec", "run_point", "summarize", "draw_figures", "read_results",
+           "choose_dataset", "point_label"]
 
 
 # --------------------------------------------------------------------------- presets
-@dataclass(frozen=True)
-class Preset:
-    """One configuration of the experiment (see the module docstring for the budget)."""
-
-    name: str
-    epochs: int
-    train_subset: int
-    test_subset: int
-    batch_size: int = 10
-    lr: float = 0.1
-    lr_schedule: str = "constant"
-    hidden: tuple = (256, 128)
-    up_downs: tuple = (0.0, 0.6)
-    main_states: int = 600
-    states: tuple = (600,)
-    states_up_down: float = 0.6
-    modes: tuple = MODES
-    histogram_up_down: float = 0.6
-    trace_up_downs: tuple = (0.0, 0.6)
-    w_bound: float = 0.6
-    seed: int = 1
-    device_params: dict = field(default_factory=dict)
-
-    def replace(self, **changes: Any) -> "Preset":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-
-PRESETS: dict[str, Preset] = {
-    "smoke": Preset(name="smoke", epochs=1, train_subset=300, test_subset=200, hidden=(32, 16),
-                    up_downs=(0.6,), main_states=200, states=(200,), modes=("none", "symmetry_point")),
-    "paper": Preset(name="paper", epochs=5, train_subset=10_000, test_subset=0,
-                    up_downs=(-0.8, -0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6, 0.8), main_states=600,
-                    states=(200, 600, 1200), states_up_down=0.6),
+PRESETS: dict[str, dict] = {
+    "smoke": dict(epochs=1, train_subset=300, test_subset=200, batch_size=10, lr=0.1, lr_schedule="constant",
+                  hidden=[32, 16], up_downs=[0.6], main_states=200, states=[200], states_up_down=0.6,
+                  modes=["none", "symmetry_point"], histogram_up_down=0.6, trace_up_downs=[0.0, 0.6],
+                  w_bound=0.6, seed=1, data_dir=None),
+    "paper": dict(epochs=5, train_subset=10_000, test_subset=0, batch_size=10, lr=0.1, lr_schedule="constant",
+                  hidden=[256, 128], up_downs=[-0.8, -0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6, 0.8],
+                  main_states=600, states=[200, 600, 1200], states_up_down=0.6, modes=list(MODES),
+                  histogram_up_down=0.6, trace_up_downs=[0.0, 0.6], w_bound=0.6, seed=1, data_dir=None),
 }
 
 
@@ -203,173 +154,97 @@ def choose_dataset(data_dir: str | None = None) -> str:
     return "mnist" if find_dataset("mnist", data_dir).found else "fashion-mnist"
 
 
-# --------------------------------------------------------------------------- points
-@dataclass(frozen=True)
-class Point:
-    """One training run: its group name, run_train params and labels."""
-
-    key: str
-    params: dict
-    seed: int
-    mode: str            # "fp" or a reference mode
-    up_down: float
-    states: int          # 0 for fp
-
-    def cost(self) -> float:
-        """Rough relative cost, to submit the longest runs first."""
-        c = float(self.params["epochs"])
-        if self.mode == "symmetry_point":
-            c += 2.0 * self.states / 200.0
-        return c
-
-
-def point_key(mode: str, up_down: float, states: int) -> str:
+def point_label(kind: str, mode: str, up_down: float, states: int) -> str:
+    """Readable name of a point (``symmetry_point_ud+0.60_n600``, ``fp``, ``device_ud+0.60``)."""
+    if kind == "device":
+        return f"device_ud{up_down:+.2f}"
     return "fp" if mode == "fp" else f"{mode}_ud{up_down:+.2f}_n{int(states)}"
 
 
-def build_points(preset: Preset, dataset: str, data_dir: str | None = None) -> list[Point]:
-    """Every run of the preset: asymmetry sweep, states sweep, float baseline (no duplicates)."""
-    base = dict(device="SoftBounds", epochs=preset.epochs, batch_size=preset.batch_size, lr=preset.lr,
-                lr_schedule=preset.lr_schedule, hidden=list(preset.hidden), dataset=dataset,
-                data_dir=data_dir, train_subset=preset.train_subset, test_subset=preset.test_subset)
-    points: dict[str, Point] = {}
+def build_spec(options: dict, output: Path) -> dict:
+    """Float baseline, device traces, asymmetry sweep and states sweep, as one zipped list of points."""
+    o = options
+    points: dict[str, tuple] = {}
 
-    def add(mode: str, up_down: float, states: int) -> None:
-        key = point_key(mode, up_down, states)
-        if key in points:
-            return
-        if mode == "fp":
-            params = dict(base, fp=True)
-        else:
-            dev = dict(preset.device_params, up_down=float(up_down), dw_min=2 * preset.w_bound / states,
-                       w_max=preset.w_bound, w_min=-preset.w_bound)
-            params = dict(base, device_params=dev, reference=mode, reference_placement="per_weight",
-                          reference_ideal=False, return_weights=True)
-        points[key] = Point(key, params, preset.seed, mode, float(up_down), int(states) if mode != "fp" else 0)
+    def add(kind: str, mode: str, up_down: float, states: int) -> None:
+        points.setdefault(point_label(kind, mode, up_down, states), (kind, mode, float(up_down), int(states)))
 
-    add("fp", 0.0, 0)
-    for mode in preset.modes:
-        for ud in preset.up_downs:
-            add(mode, ud, preset.main_states)
-        for s in preset.states:
-            add(mode, preset.states_up_down, s)
-    return list(points.values())
+    # the longest runs first, so the pool's last minutes are not spent on one long point
+    for states in sorted(set(o["states"]) | {o["main_states"]}, reverse=True):
+        for mode in sorted(o["modes"], key=lambda m: m != "symmetry_point"):
+            if states == o["main_states"]:
+                for ud in o["up_downs"]:
+                    add("train", mode, ud, states)
+            if states in o["states"]:
+                add("train", mode, o["states_up_down"], states)
+    add("train", "fp", 0.0, 0)
+    for ud in o["trace_up_downs"]:
+        add("device", "none", ud, o["main_states"])
+    cols = list(zip(*points.values()))
+    return {
+        "task": "xbarsim.experiments.repro.zero_shifting:TASK",
+        "seeds": [int(o["seed"])],
+        "output": str(output),
+        "base": {"epochs": o["epochs"], "train_subset": o["train_subset"], "test_subset": o["test_subset"],
+                 "batch_size": o["batch_size"], "lr": o["lr"], "lr_schedule": o["lr_schedule"],
+                 "hidden": ",".join(str(h) for h in o["hidden"]), "w_bound": o["w_bound"],
+                 "dataset": choose_dataset(o["data_dir"]), "data_dir": o["data_dir"] or "",
+                 "histogram_up_down": o["histogram_up_down"], "states_up_down": o["states_up_down"],
+                 "main_states": o["main_states"]},
+        "zip": [{"kind": list(cols[0]), "mode": list(cols[1]), "up_down": list(cols[2]), "states": list(cols[3])}],
+    }
 
 
-# --------------------------------------------------------------------------- workers
-def _utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+# --------------------------------------------------------------------------- one point
+def _soft_bounds(params: dict, states: int):
+    from xbarsim.devices import SoftBounds
+    b = params["w_bound"]
+    return SoftBounds(up_down=params["up_down"], dw_min=2 * b / states, w_max=b, w_min=-b)
 
 
-def _run_point(point: Point) -> dict:
-    """Run one training point (in a worker); return curves, histograms and timings."""
-    started, t0 = _utc_now(), time.perf_counter()
-    out: dict[str, Any] = {"key": point.key, "started": started}
-    try:
-        from xbarsim.experiments.train import run_train
-        res = run_train(dict(point.params), point.seed)
-        weights = res.pop("weights", None) or {}
-        out["curves"] = {k: np.asarray(res[k], dtype=np.float64) for k in ("test_acc", "train_loss",
-                                                                            "epoch_seconds", "lr") if k in res}
-        out["final_test_acc"] = float(res["final_test_acc"])
-        out["data_source"] = str(res.get("data_source", ""))
-        hist, stats = {}, {}
-        for name, w in weights.items():
-            w = np.asarray(w, dtype=np.float64)
-            hist[name] = (np.histogram(np.clip(w.ravel(), WEIGHT_HIST_EDGES[0], WEIGHT_HIST_EDGES[-1]),
-                                       bins=WEIGHT_HIST_EDGES)[0], list(w.shape))
-            stats[name] = {"mean": float(w.mean()), "std": float(w.std()), "median": float(np.median(w)),
-                           "shape": list(w.shape)}
-        out["weight_hist"] = hist
-        out["weight_stats"] = stats
-        out["pulses"] = res.get("pulses", {})
-        out["status"] = "complete"
-    except Exception:  # recorded as a failed point; resume reruns it
-        out["status"] = "failed"
-        out["traceback"] = traceback.format_exc()
-    out["finished"] = _utc_now()
-    out["wall_s"] = time.perf_counter() - t0
+def _train_point(params: dict, seed: int) -> dict:
+    from xbarsim.experiments.train import run_train
+    base = dict(device="SoftBounds", epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
+                lr_schedule=params["lr_schedule"], hidden=[int(h) for h in params["hidden"].split(",")],
+                dataset=params["dataset"], data_dir=params["data_dir"] or None,
+                train_subset=params["train_subset"], test_subset=params["test_subset"])
+    if params["mode"] == "fp":
+        run = dict(base, fp=True)
+    else:
+        dev = _soft_bounds(params, params["states"])
+        run = dict(base, device_params=dict(up_down=dev.up_down, dw_min=dev.dw_min, w_max=dev.w_max,
+                                            w_min=dev.w_min),
+                   reference=params["mode"], reference_placement="per_weight", reference_ideal=False,
+                   return_weights=True)
+    res = run_train(run, seed)
+    out: dict[str, Any] = {k: np.asarray(res[k], dtype=np.float64)
+                           for k in ("test_acc", "train_loss", "epoch_seconds", "lr") if k in res}
+    out["final_test_acc"] = float(res["final_test_acc"])
+    out["data_source"] = str(res.get("data_source", ""))
+    for k, (_, w) in enumerate((res.get("weights") or {}).items()):
+        w = np.asarray(w, dtype=np.float64)
+        out[f"weight_hist_{k}"] = np.histogram(np.clip(w.ravel(), WEIGHT_HIST_EDGES[0], WEIGHT_HIST_EDGES[-1]),
+                                               bins=WEIGHT_HIST_EDGES)[0]
+        out[f"weight_shape_{k}"] = np.asarray(w.shape)
+        out[f"weight_mean_{k}"] = float(w.mean())
+        out[f"weight_std_{k}"] = float(w.std())
+    if "weights" in res:
+        out["weight_hist_edges"] = WEIGHT_HIST_EDGES
     return out
 
 
-# --------------------------------------------------------------------------- the HDF5 file
-@contextlib.contextmanager
-def _open(path: Path, mode: str = "a"):
-    with h5py.File(path, mode) as f:
-        yield f
-        f.flush()
-
-
-def _stored_status(path: Path, group: str, config_json: str | None) -> str | None:
-    """``complete`` if the group exists, is complete and (if given) has this config; else None."""
-    if not path.exists():
-        return None
-    with h5py.File(path, "r") as f:
-        if group not in f:
-            return None
-        g = f[group]
-        if g.attrs.get("status") != "complete":
-            return None
-        if config_json is not None and g.attrs.get("config") != config_json:
-            return None
-        return "complete"
-
-
-def _write_point(path: Path, point: Point, result: dict, version: str) -> None:
-    with _open(path) as f:
-        name = f"runs/{point.key}"
-        if name in f:
-            del f[name]
-        g = f.require_group("runs").create_group(point.key)
-        g.attrs["config"] = _config_json(point)
-        g.attrs["seed"] = point.seed
-        g.attrs["mode"] = point.mode
-        g.attrs["up_down"] = point.up_down
-        g.attrs["states"] = point.states
-        g.attrs["xbarsim_version"] = version
-        g.attrs["started"] = result["started"]
-        g.attrs["finished"] = result["finished"]
-        g.attrs["wall_s"] = float(result["wall_s"])
-        if result["status"] == "complete":
-            for k, v in result["curves"].items():
-                g.create_dataset(k, data=v)
-            g.attrs["final_test_acc"] = result["final_test_acc"]
-            g.attrs["data_source"] = result["data_source"]
-            g.attrs["weight_stats"] = json.dumps(result["weight_stats"], sort_keys=True)
-            g.attrs["pulses"] = json.dumps(result["pulses"], sort_keys=True)
-            if result["weight_hist"]:
-                g.create_dataset("weight_hist_edges", data=WEIGHT_HIST_EDGES)
-                h = g.create_group("weight_hist")
-                for layer, (counts, shape) in result["weight_hist"].items():
-                    d = h.create_dataset(layer, data=np.asarray(counts, dtype=np.int64))
-                    d.attrs["shape"] = shape
-        else:
-            g.attrs["traceback"] = result.get("traceback", "")
-        g.attrs["status"] = result["status"]  # last
-
-
-def _config_json(point: Point) -> str:
-    return json.dumps({"params": point.params, "seed": point.seed}, sort_keys=True)
-
-
-def _trace_device(preset: Preset, up_down: float):
-    from xbarsim.devices import SoftBounds
-    states = preset.main_states
-    return SoftBounds(**{**preset.device_params, "up_down": float(up_down), "dw_min": 2 * preset.w_bound / states,
-                         "w_max": preset.w_bound, "w_min": -preset.w_bound})
-
-
-def _device_trace(preset: Preset, up_down: float) -> dict:
+def _device_point(params: dict, seed: int) -> dict:
     """One cell: pulse response (up from b_min, then down) and alternating pairs from b_max."""
     from xbarsim.crossbar import CrossbarArray, IOConfig
     from xbarsim.devices import symmetry_point
     from xbarsim.devices.kernels import C_B_MAX, C_B_MIN
     from xbarsim.devices.symmetry import convergence_pairs
-    device = _trace_device(preset, up_down)
-    arr = CrossbarArray(1, 1, device=device, io=IOConfig(perfect=True), seed=preset.seed)
+    states = params["states"]
+    device = _soft_bounds(params, states)
+    arr = CrossbarArray(1, 1, device=device, io=IOConfig(perfect=True), seed=seed)
     cell = arr.cell_params
     b_max, b_min = float(cell[0, 0, C_B_MAX]), float(cell[0, 0, C_B_MIN])
-    n_up = n_down = int(math.ceil(1.25 * preset.main_states))
+    n_up = n_down = int(math.ceil(1.25 * states))
     up, down = np.ones((1, 1), bool), np.zeros((1, 1), bool)
     arr.set_weights(np.array([[b_min]]))
     response = [b_min]
@@ -385,204 +260,90 @@ def _device_trace(preset: Preset, up_down: float) -> dict:
         arr.apply_pulses(down)
         alternating.append(float(arr.get_conductances()[0, 0]))
     alternating = np.asarray(alternating)
-    return {"pulse_response": np.asarray(response), "alternating": alternating, "up_down": float(up_down),
-            "dw_min": device.dw_min, "states": preset.main_states,
+    return {"pulse_response": np.asarray(response, dtype=np.float32),
+            "alternating": alternating.astype(np.float32), "dw_min": device.dw_min, "n_up": n_up,
+            "n_down": n_down, "n_pairs": n_pairs, "b_max": b_max, "b_min": b_min,
             "w_star": float(symmetry_point(device, cell)[0, 0]), "w_star_nominal": float(symmetry_point(device)),
-            "measured_w_star": float(alternating[-1000:].mean()), "n_up": n_up, "n_down": n_down,
-            "n_pairs": n_pairs, "device": device.to_json(), "b_max": b_max, "b_min": b_min}
+            "measured_w_star": float(alternating[-1000:].mean())}
 
 
-def _write_device(path: Path, key: str, trace: dict) -> None:
-    with _open(path) as f:
-        name = f"device/{key}"
-        if name in f:
-            del f[name]
-        g = f.require_group("device").create_group(key)
-        for k in ("pulse_response", "alternating"):
-            g.create_dataset(k, data=trace[k].astype(np.float32))
-        for k, v in trace.items():
-            if k not in ("pulse_response", "alternating"):
-                g.attrs[k] = v
-        g.attrs["status"] = "complete"  # last
+def run_point(params: dict, seed: int) -> dict:
+    """One point: an in-situ training run (``kind = "train"``) or a device trace (``"device"``)."""
+    return (_device_point if params["kind"] == "device" else _train_point)(params, seed)
 
 
-# --------------------------------------------------------------------------- the run
-@contextlib.contextmanager
-def _thread_env(threads: int):
-    """Environment inherited by spawned workers: one BLAS/OpenMP/numba pool of ``threads`` each."""
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-    saved = {n: os.environ.get(n) for n in names}
-    for n in names:
-        os.environ.setdefault(n, str(threads))
-    try:
-        yield
-    finally:
-        for n, v in saved.items():
-            if v is None:
-                os.environ.pop(n, None)
-            else:
-                os.environ[n] = v
-
-
-def run_experiment(preset: str | Preset = "paper", out: str | os.PathLike = "zero_shifting.h5",
-                   figures_dir: str | os.PathLike | None = None, resume: bool = False, workers: int | None = None,
-                   data_dir: str | None = None, epochs: int | None = None, progress: bool = True) -> dict:
-    """Run (or resume) the experiment into ``out``, then draw the figures and ``summary.json``.
-
-    Returns the summary dict.  Raises ``FileExistsError`` if ``out`` exists and
-    ``resume`` is False, and ``ValueError`` if ``out`` belongs to another experiment.
-    """
-    t_start = time.perf_counter()
-    p = PRESETS[preset] if isinstance(preset, str) else preset
-    if isinstance(preset, str) and preset not in PRESETS:
-        raise ValueError(f"zero-shifting preset {preset!r} is unknown; choose one of {sorted(PRESETS)}")
-    if epochs is not None:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-        p = p.replace(epochs=epochs)
-    workers = os.cpu_count() or 1 if workers is None else int(workers)
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    out = Path(out)
-    figures_dir = out.parent if figures_dir is None else Path(figures_dir)
-    if out.exists() and not resume:
-        raise FileExistsError(f"{out} exists; pass --resume to continue it, or choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    dataset = choose_dataset(data_dir)
-    version = xbarsim_version()
-    with _open(out) as f:
-        fmt = f.attrs.get("format")
-        if fmt is not None and fmt != FORMAT:
-            raise ValueError(f"{out} is not a zero-shifting results file (format {fmt!r})")
-        f.attrs["format"] = FORMAT
-        f.attrs["format_version"] = FORMAT_VERSION
-        f.attrs["experiment"] = EXPERIMENT
-        f.attrs["preset"] = json.dumps(p.to_dict(), sort_keys=True)
-        f.attrs["dataset"] = dataset
-        f.attrs.setdefault("created", _utc_now())
-        f.attrs["xbarsim_version"] = version
-        f.attrs["status"] = "running"
-
-    # figure (a): device traces, cheap, in this process
-    for ud in p.trace_up_downs:
-        key = f"ud{ud:+.2f}"
-        if _stored_status(out, f"device/{key}", None) != "complete":
-            _write_device(out, key, _device_trace(p, ud))
-
-    points = build_points(p, dataset, data_dir)
-    todo = [pt for pt in points if _stored_status(out, f"runs/{pt.key}", _config_json(pt)) != "complete"]
-    todo.sort(key=lambda pt: -pt.cost())
-    log.info("zero-shifting %s: %d points, %d to run (%d complete), %d workers, dataset %s",
-             p.name, len(points), len(todo), len(points) - len(todo), workers, dataset)
-    failed = 0
-    bar = None
-    if progress and todo:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(todo), desc=f"zero-shifting {p.name}", unit="run")
-    try:
-        if workers == 1 or len(todo) <= 1:
-            for pt in todo:
-                res = _run_point(pt)
-                failed += _record(out, pt, res, version, bar)
-        else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            with _thread_env(threads), ProcessPoolExecutor(
-                    max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-                    initializer=cap_numba_threads, initargs=(threads,)) as pool:
-                futures = {pool.submit(_run_point, pt): pt for pt in todo}
-                for fut in as_completed(futures):
-                    failed += _record(out, futures[fut], fut.result(), version, bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    wall = time.perf_counter() - t_start
-    with _open(out) as f:
-        f.attrs["wall_s"] = wall
-        f.attrs["status"] = "complete" if failed == 0 else "incomplete"
-    summary = write_summary(out, Path(figures_dir) / "summary.json")
-    draw_figures(out, figures_dir)
-    if failed:
-        log.error("%d of %d points failed; their tracebacks are in %s (rerun with --resume)", failed, len(todo), out)
-    return summary
-
-
-def _record(out: Path, pt: Point, res: dict, version: str, bar) -> int:
-    _write_point(out, pt, res, version)
-    if bar is not None:
-        bar.update(1)
-        if res["status"] == "complete":
-            bar.set_postfix_str(f"{pt.key}: {res['final_test_acc']:.3f}")
-    if res["status"] != "complete":
-        log.error("point %s failed:\n%s", pt.key, res.get("traceback", ""))
-        return 1
-    log.info("%s: test acc %.4f (%.0f s)", pt.key, res["final_test_acc"], res["wall_s"])
-    return 0
+TASK = Task("zero-shifting", run_point, ParamSchema({
+    "kind": Param(str, choices=("train", "device"), required=True, doc="training run or device trace"),
+    "mode": Param(str, choices=("fp",) + MODES, required=True, doc="reference mode (fp: float baseline)"),
+    "up_down": Param(float, -1.0, 1.0, low_open=True, high_open=True, required=True, doc="asymmetry"),
+    "states": Param(int, 0, 100_000, required=True, doc="(w_max - w_min)/dw_min; 0 for fp"),
+    "epochs": Param(int, 1, 10_000, required=True),
+    "train_subset": Param(int, 0, None, default=0, doc="0: the whole training set"),
+    "test_subset": Param(int, 0, None, default=0, doc="0: the whole test set"),
+    "batch_size": Param(int, 1, 100_000, default=10),
+    "lr": Param(float, 0.0, None, low_open=True, default=0.1),
+    "lr_schedule": Param(str, default="constant"),
+    "hidden": Param(str, default="256,128", doc="hidden widths, comma-separated"),
+    "w_bound": Param(float, 0.0, None, low_open=True, default=0.6, doc="w_max = -w_min"),
+    "dataset": Param(str, choices=("mnist", "fashion-mnist"), default="fashion-mnist"),
+    "data_dir": Param(str, default="", doc="dataset folder; empty: the default search"),
+    "histogram_up_down": Param(float, default=0.6, doc="figure (c)'s asymmetry"),
+    "states_up_down": Param(float, default=0.6, doc="figure (d)'s asymmetry"),
+    "main_states": Param(int, 1, None, default=600, doc="states of the asymmetry sweep"),
+}))
 
 
 # --------------------------------------------------------------------------- reading back
 def read_results(path: str | os.PathLike) -> dict:
-    """Everything the figures and the summary need, from the HDF5 file only."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; run `xbarsim repro zero-shifting --out {path}` first")
-    runs, devices = {}, {}
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a zero-shifting results file (format {f.attrs.get('format')!r})")
-        meta = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-        for key, g in f.get("runs", {}).items():
-            if g.attrs.get("status") != "complete":
-                continue
-            r = {k: g.attrs[k] for k in ("mode", "up_down", "states", "final_test_acc", "wall_s", "seed")}
-            r["data_source"] = g.attrs.get("data_source", "")
-            r["config"] = json.loads(g.attrs["config"])
-            for k in ("test_acc", "train_loss", "epoch_seconds", "lr"):
-                if k in g:
-                    r[k] = g[k][()]
-            r["weight_stats"] = json.loads(g.attrs.get("weight_stats", "{}"))
-            if "weight_hist" in g:
-                r["weight_hist_edges"] = g["weight_hist_edges"][()]
-                r["weight_hist"] = {layer: (d[()], list(d.attrs["shape"])) for layer, d in g["weight_hist"].items()}
-            runs[key] = r
-        for key, g in f.get("device", {}).items():
-            if g.attrs.get("status") != "complete":
-                continue
-            d = {k: g.attrs[k] for k in g.attrs}
-            d["pulse_response"] = g["pulse_response"][()]
-            d["alternating"] = g["alternating"][()]
-            devices[key] = d
-    meta["preset"] = json.loads(meta["preset"])
+    """Everything the figures and the summary need, from the HDF5 file only.
+
+    ``runs[label]`` for training points (``mode``, ``up_down``, ``states``,
+    ``final_test_acc``, curves, weight histograms) and ``devices["ud+0.60"]`` for
+    device traces; ``meta`` holds the schedule (the base params).
+    """
+    runs, devices, meta = {}, {}, {}
+    for rec in read_points(path):
+        if rec.status != "complete":
+            continue
+        p, m = rec.params, rec.metrics
+        meta = {k: p[k] for k in ("epochs", "train_subset", "test_subset", "batch_size", "lr", "lr_schedule",
+                                  "hidden", "dataset", "histogram_up_down", "states_up_down", "main_states")}
+        meta["seed"] = rec.seed
+        if p["kind"] == "device":
+            devices[f"ud{p['up_down']:+.2f}"] = dict(m, up_down=p["up_down"], states=p["states"])
+            continue
+        r = dict(m, mode=p["mode"], up_down=p["up_down"], states=p["states"], wall_s=rec.wall_s, seed=rec.seed)
+        layers = sorted(int(k.rsplit("_", 1)[1]) for k in m if k.startswith("weight_hist_") and k[-1].isdigit())
+        if layers:
+            r["weight_hist"] = {f"layer{k}": (m[f"weight_hist_{k}"], list(m[f"weight_shape_{k}"])) for k in layers}
+        runs[point_label("train", p["mode"], p["up_down"], p["states"])] = r
     return {"meta": meta, "runs": runs, "devices": devices}
 
 
 def _acc(runs: dict, mode: str, up_down: float, states: int) -> float | None:
-    r = runs.get(point_key(mode, up_down, states))
+    r = runs.get(point_label("train", mode, up_down, states))
     return None if r is None else float(r["final_test_acc"])
 
 
-def _must_show(runs: dict, preset: dict) -> dict:
-    """The issue's criteria at up_down = ±0.6 (main number of states)."""
-    n = int(preset["main_states"])
+def _claims(runs: dict, n: int) -> list[dict]:
+    """The paper's trend at up_down = +0.6 (and -0.6), main number of states, same epochs."""
+    claims = []
     sym = _acc(runs, "none", 0.0, n)
-    out: dict[str, Any] = {"states": n, "symmetric_none_acc": sym,
-                           "symmetric_zero_shift_acc": _acc(runs, "symmetry_point", 0.0, n),
-                           "criteria": "zero-shifting within 3 points of the symmetric device (none, up_down=0) "
-                                       "and at least 15 points above none, same epochs"}
-    for ud in (-0.6, 0.6):
+    for ud in (0.6, -0.6):
         sp, none = _acc(runs, "symmetry_point", ud, n), _acc(runs, "none", ud, n)
-        entry: dict[str, Any] = {"symmetry_point_acc": sp, "none_acc": none, "zero_acc": _acc(runs, "zero", ud, n)}
         if sp is not None and sym is not None:
-            entry["gap_to_symmetric_points"] = round(100 * (sp - sym), 2)
-            entry["within_3_points_of_symmetric"] = bool(abs(sp - sym) <= 0.03)
+            claims.append({"claim": f"zero-shifting at up_down={ud:+.1f} is within 3 points of the symmetric "
+                                    f"device (no reference, up_down=0), {n} states: |gap| in points",
+                           "value": round(100 * abs(sp - sym), 2), "op": "<=", "target": 3.0})
         if sp is not None and none is not None:
-            entry["gain_over_none_points"] = round(100 * (sp - none), 2)
-            entry["at_least_15_points_above_none"] = bool(sp - none >= 0.15)
-        out[f"up_down={ud:+.1f}"] = entry
-    return out
+            claims.append({"claim": f"zero-shifting at up_down={ud:+.1f} gains at least 15 points over no "
+                                    f"reference, {n} states (the paper's trend: asymmetry collapses training)",
+                           "value": round(100 * (sp - none), 2), "op": ">=", "target": 15.0})
+    return claims
 
 
-def write_summary(h5_path: str | os.PathLike, summary_path: str | os.PathLike) -> dict:
-    """``summary.json`` from the HDF5 file: accuracy table mode x states x up_down, baseline, checks."""
+def summarize(h5_path: str | os.PathLike) -> dict:
+    """Accuracy table mode x states x up_down, the float baseline and the claims."""
     res = read_results(h5_path)
     runs, meta = res["runs"], res["meta"]
     table: dict[str, dict[str, dict[str, float]]] = {}
@@ -597,35 +358,16 @@ def write_summary(h5_path: str | os.PathLike, summary_path: str | os.PathLike) -
                      "test_acc_per_epoch": [round(float(a), 4) for a in r.get("test_acc", [])],
                      "wall_s": round(float(r["wall_s"]), 1)})
     fp = runs.get("fp")
-    preset = meta["preset"]
-    summary = {
-        "experiment": EXPERIMENT,
-        "preset": preset["name"],
+    return {
         "dataset": meta.get("dataset"),
         "data_source": next((str(r.get("data_source", "")) for r in runs.values()), None),
-        "epochs": preset["epochs"],
-        "train_subset": preset["train_subset"],
-        "test_subset": preset["test_subset"],
-        "batch_size": preset["batch_size"],
-        "lr": preset["lr"],
-        "lr_schedule": preset["lr_schedule"],
-        "hidden": preset["hidden"],
-        "seed": preset["seed"],
+        "schedule": meta,
         "fp_test_acc": None if fp is None else round(float(fp["final_test_acc"]), 4),
         "accuracy": table,
         "accuracy_table_keys": "accuracy[mode][states][up_down] = final test accuracy",
-        "must_show": _must_show(runs, preset),
         "runs": rows,
-        "points_complete": len(runs),
-        "wall_seconds": round(float(meta.get("wall_s", float("nan"))), 1),
-        "compute_seconds": round(sum(float(r["wall_s"]) for r in runs.values()), 1),
-        "xbarsim_version": meta.get("xbarsim_version"),
-        "status": meta.get("status"),
+        "claims": _claims(runs, int(meta.get("main_states", 0))) if meta else [],
     }
-    summary_path = Path(summary_path)
-    summary_path.parent.mkdir(parents=True, exist_ok=True)
-    summary_path.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
-    return summary
 
 
 # --------------------------------------------------------------------------- figures
@@ -651,10 +393,10 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
 
     res = read_results(h5_path)
     runs, devices, meta = res["runs"], res["devices"], res["meta"]
-    preset = meta["preset"]
+    preset = meta
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
-    title = f"{meta.get('dataset', '?')}, {preset['epochs']} epoch(s), preset {preset['name']}"
+    title = f"{meta.get('dataset', '?')}, {preset['epochs']} epoch(s), {preset['train_subset'] or 'all'} training samples"
     paths: list[Path] = []
     fp = runs.get("fp")
     main_n = int(preset["main_states"])
@@ -699,7 +441,7 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
 
     # (c) weight histograms: none vs symmetry_point at the histogram asymmetry
     ud = float(preset["histogram_up_down"])
-    chosen = [(m, runs.get(point_key(m, ud, main_n))) for m in ("none", "symmetry_point")]
+    chosen = [(m, runs.get(point_label("train", m, ud, main_n))) for m in ("none", "symmetry_point")]
     chosen = [(m, r) for m, r in chosen if r is not None and "weight_hist" in r]
     layers = sorted({layer for _, r in chosen for layer in r["weight_hist"]}, key=lambda s: (len(s), s))
     fig, axes = plt.subplots(1, max(1, len(layers)), figsize=(4.2 * max(1, len(layers)), 3.8), squeeze=False)
@@ -734,7 +476,7 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
                      if r["mode"] == mode and abs(float(r["up_down"]) - ud) < 1e-9)
         if pts:
             ax.plot(*zip(*pts), **_MODE_STYLE[mode])
-    sym = runs.get(point_key("none", 0.0, main_n))
+    sym = runs.get(point_label("train", "none", 0.0, main_n))
     if sym is not None:
         ax.plot([main_n], [float(sym["final_test_acc"])], "k*", ms=10, label=f"symmetric device ({main_n} states)")
     if fp is not None:

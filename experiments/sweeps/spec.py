@@ -9,6 +9,7 @@ A spec is a TOML file::
 
     seed = 0                       # root seed (int >= 0), default 0
     repeats = 3                    # seeds per axis combination (int >= 1), default 1
+    # seeds = [1, 2]               # or: these seeds themselves, one repeat each (not with seed/repeats)
     output = "runs/sweep.h5"       # HDF5 file; relative to the spec's directory
     description = "..."            # optional free text
 
@@ -34,6 +35,7 @@ task's parameter schema before any work starts.
 
 Seeds: repeat ``r`` uses ``SeedSequence([seed, r]).generate_state(1)[0] >> 1`` (31 bits,
 numpy), the same for every axis combination (common random numbers across the sweep).
+An explicit ``seeds`` list (e.g. a paper's published seed) is used as given instead.
 
 A point's key is the first 16 hex digits of the sha256 of the canonical JSON
 (sorted keys, no spaces) of ``{"task", "params", "seed"}``; the store uses it as
@@ -58,7 +60,7 @@ from xbarsim.experiments.sweeps.tasks import Task, get_task
 __all__ = ["SpecError", "SweepSpec", "SweepPoint", "load_spec", "parse_spec", "canonical_json", "point_key",
            "repeat_seed", "nest"]
 
-TOP_LEVEL_KEYS = ("task", "seed", "repeats", "output", "description", "base", "axes", "zip")
+TOP_LEVEL_KEYS = ("task", "seed", "repeats", "seeds", "output", "description", "base", "axes", "zip")
 RANGE_FORMS = ("linspace", "logspace", "geomspace")
 MAX_REPEATS = 100_000
 MAX_SEED = 2**63 - 1
@@ -117,6 +119,7 @@ class SweepSpec:
     output: Path
     description: str = ""
     source: str = "<spec>"
+    seeds: tuple | None = None  # explicit seeds, one repeat each (instead of seed/repeats)
 
     @property
     def axis_names(self) -> tuple[str, ...]:
@@ -136,7 +139,8 @@ class SweepSpec:
 
     def to_dict(self) -> dict:
         """The expanded spec (ranges resolved), stored as the file's ``spec`` attribute."""
-        return {"task": {"name": self.task, **self.options}, "seed": self.seed, "repeats": self.repeats,
+        seeds = {} if self.seeds is None else {"seeds": list(self.seeds)}
+        return {"task": {"name": self.task, **self.options}, "seed": self.seed, "repeats": self.repeats, **seeds,
                 "output": str(self.output), "description": self.description, "base": self.base,
                 "axes": {n: list(v) for n, v in self.axes},
                 "zip": [{n: list(v) for n, v in g} for g in self.zipped]}
@@ -149,7 +153,8 @@ class SweepSpec:
         return [{k: v for d in combo for k, v in d.items()} for combo in itertools.product(*dims)]
 
     def points(self) -> list[SweepPoint]:
-        seeds = [repeat_seed(self.seed, r) for r in range(self.repeats)]
+        seeds = list(self.seeds) if self.seeds is not None else \
+            [repeat_seed(self.seed, r) for r in range(self.repeats)]
         fixed = {**self.options, **self.base}
         out = []
         for combo in self.combos():
@@ -212,6 +217,15 @@ def parse_spec(raw: dict, base_dir: Path = Path("."), source: str = "<spec>",
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
         raise fail(f"repeats = {repeats!r} must be an integer with 1 <= repeats <= {MAX_REPEATS}")
 
+    seeds = raw.get("seeds")
+    if seeds is not None:
+        if "seed" in raw or "repeats" in raw:
+            raise fail("give either seeds = [...] or seed/repeats, not both")
+        if not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds) or not all(
+                isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
+            raise fail(f"seeds = {seeds!r} must be a non-empty list of distinct integers in [0, 2**31)")
+        seeds, repeats = tuple(seeds), len(seeds)
+
     out_path = output if output is not None else _parse_output(raw["output"], base_dir, fail)
     description = raw.get("description", "")
     if not isinstance(description, str):
@@ -246,17 +260,21 @@ def parse_spec(raw: dict, base_dir: Path = Path("."), source: str = "<spec>",
             raise fail(f"zip[{gi}] is empty; a zipped group needs at least one axis")
         entries = []
         for name, spec in _flatten(schema, f"zip[{gi}]", group, fail, axis=True):
-            entries.append((name, _axis_values(schema, f"zip[{gi}].{name}", name, spec, fail)))
+            entries.append((name, _axis_values(schema, f"zip[{gi}].{name}", name, spec, fail, distinct=False)))
             _claim(origin, name, f"zip[{gi}]", fail)
         lengths = {n: len(v) for n, v in entries}
         if len(set(lengths.values())) > 1:
             desc = ", ".join(f"{n} has {k}" for n, k in lengths.items())
             raise fail(f"zip[{gi}]: zipped axes must have equal lengths, but {desc} values")
+        rows = [canonical_json(row) for row in zip(*(v for _, v in entries))]
+        if len(set(rows)) != len(rows):
+            dup = next(r for r in rows if rows.count(r) > 1)
+            raise fail(f"zip[{gi}]: the row {dup} appears twice; each row of a zipped group is one point")
         zipped.append(tuple(entries))
 
     spec = SweepSpec(task=task_name, options=checked_options, base=checked_base, axes=tuple(axes),
                      zipped=tuple(zipped), seed=seed, repeats=repeats, output=out_path,
-                     description=description, source=source)
+                     description=description, source=source, seeds=seeds)
     _validate_points(task, spec, fail)
     return spec
 
@@ -351,7 +369,7 @@ def _range_values(where: str, form: str, args: Any, fail) -> list:
     return [float(f"{v:.12g}") for v in vals]
 
 
-def _axis_values(schema, where: str, name: str, spec: Any, fail) -> tuple:
+def _axis_values(schema, where: str, name: str, spec: Any, fail, distinct: bool = True) -> tuple:
     if isinstance(spec, dict):
         forms = [k for k in spec if k in RANGE_FORMS]
         if not _is_range(spec):
@@ -365,6 +383,8 @@ def _axis_values(schema, where: str, name: str, spec: Any, fail) -> tuple:
     if not values:
         raise fail(f"{where} is empty; an axis needs at least one value")
     checked = [_check_value(schema, f"{where}[{i}]", name, v, fail) for i, v in enumerate(values)]
+    if not distinct:  # a zipped axis: its rows, not its values, must be distinct
+        return tuple(checked)
     seen = set()
     for v in checked:
         k = canonical_json(v)
