@@ -33,10 +33,47 @@ from xbarsim.crossbar import CrossbarArray, IOConfig
 from xbarsim.devices import DeviceConfig, IdealDevice
 from xbarsim.devices.validation import require_number
 
-__all__ = ["ArrayProvider", "OwnArray", "ArrayBank", "BankedMatrix", "provider_from_dict"]
+__all__ = ["ArrayProvider", "OwnArray", "ArrayBank", "BankedMatrix", "LRUPlacement", "provider_from_dict"]
 
 _COUNTER_KEYS = ("forward_mvm", "backward_mvm", "dac", "adc", "updates", "bm_repeats", "pulse_total",
                  "cells_programmed", "program_calls")
+
+
+class LRUPlacement:
+    """Which of ``n_arrays`` arrays holds which block: first free array, else evict the least recently used.
+
+    ``access(key)`` returns ``(array index, programmed)``; ``programmed`` is True when
+    the block had to be written.  :class:`ArrayBank` places blocks with it, and the
+    schedules of :mod:`xbarsim.mapping.basis_schedule` replay the same policy, so a
+    schedule and a simulated run agree write for write.
+    """
+
+    def __init__(self, n_arrays: int) -> None:
+        self.n_arrays = int(n_arrays)
+        self._resident: OrderedDict[int, Hashable] = OrderedDict()  # array index -> block key, LRU first
+        self._where: dict[Hashable, int] = {}
+
+    def where(self, key: Hashable) -> int | None:
+        return self._where.get(key)
+
+    def access(self, key: Hashable) -> tuple[int, bool]:
+        k = self._where.get(key)
+        if k is not None:
+            self._resident.move_to_end(k)
+            return k, False
+        if len(self._resident) < self.n_arrays:
+            k = next(i for i in range(self.n_arrays) if i not in self._resident)
+        else:
+            k, old = self._resident.popitem(last=False)
+            del self._where[old]
+        self._resident[k] = key
+        self._where[key] = k
+        return k, True
+
+    def forget(self, key: Hashable) -> None:
+        k = self._where.pop(key, None)
+        if k is not None:
+            del self._resident[k]
 
 
 class ArrayProvider:
@@ -102,8 +139,7 @@ class ArrayBank(ArrayProvider):
         self.arrays = [CrossbarArray(self.array_rows, self.array_cols, device=self.device, io=self.io,
                                      seed=self.seed + k, tile_rows=self.array_rows, tile_cols=self.array_cols)
                        for k in range(self.n_arrays)]
-        self._resident: OrderedDict[int, Hashable] = OrderedDict()  # array index -> block key, LRU first
-        self._where: dict[Hashable, int] = {}
+        self.placement = LRUPlacement(self.n_arrays)
         self._n_matrices = 0
         self.loads: list[tuple[Hashable, int]] = []  # (block key, array index) of every programming pass
 
@@ -118,33 +154,23 @@ class ArrayBank(ArrayProvider):
 
     def resident(self, key: Hashable) -> int | None:
         """Index of the array holding block ``key``, or ``None``."""
-        return self._where.get(key)
+        return self.placement.where(key)
 
     def load(self, key: Hashable, block: np.ndarray) -> CrossbarArray:
         """The array holding block ``key``; programs ``block`` (zero-padded) first if it is not resident."""
-        k = self._where.get(key)
-        if k is not None:
-            self._resident.move_to_end(k)
+        k, programmed = self.placement.access(key)
+        if not programmed:
             return self.arrays[k]
-        if len(self._resident) < self.n_arrays:
-            k = next(i for i in range(self.n_arrays) if i not in self._resident)
-        else:
-            k, old = self._resident.popitem(last=False)
-            del self._where[old]
         padded = np.zeros((self.array_rows, self.array_cols), dtype=np.float32)
         padded[:block.shape[0], :block.shape[1]] = block
         self.arrays[k].set_weights(padded)
-        self._resident[k] = key
-        self._where[key] = k
         self.loads.append((key, k))
         return self.arrays[k]
 
     def invalidate(self, keys) -> None:
         """Forget blocks whose logical weights changed (they are programmed again on their next use)."""
         for key in keys:
-            k = self._where.pop(key, None)
-            if k is not None:
-                del self._resident[k]
+            self.placement.forget(key)
 
     def counters(self) -> dict:
         """The arrays' counters summed (``pulses`` left out)."""
