@@ -276,7 +276,7 @@ def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
 
 
 class BasisNet(nn.Module):
-    """A network whose every ``nn.Conv2d`` / ``nn.Linear`` is a :class:`BasisLayer` over shared bases.
+    r"""A network whose every ``nn.Conv2d`` / ``nn.Linear`` is a :class:`BasisLayer` over shared bases.
 
     Args:
         model: a trained digital network; it is copied, not changed.
@@ -299,6 +299,8 @@ class BasisNet(nn.Module):
             raise ValueError(f"decomposition must be a BasisDecomposition, got {decomposition!r}")
         self.decomposition = decomposition
         d = decomposition
+        if type(model) in (nn.Conv2d, nn.Linear):
+            raise ValueError("BasisNet needs a network around its layers; wrap a single layer in nn.Sequential")
         self.net = copy.deepcopy(model)
         names = [(n, m) for n, m in self.net.named_modules() if type(m) in (nn.Conv2d, nn.Linear)]
         if not names:
