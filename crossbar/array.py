@@ -143,6 +143,9 @@ class CrossbarArray:
 
         With a reference, programs ``G = W + G_ref``.  Write noise (if the device has
         any) is drawn for the read copy.  Returns how many weights were clipped.
+
+        Counters: each call is one program-and-verify pass over the whole array,
+        ``cells_programmed += rows * cols`` and ``program_calls += 1``.
         """
         w = self._check_matrix("weights", weights, (self.rows, self.cols)).astype(np.float64)
         if self._reference is not None:

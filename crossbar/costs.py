@@ -1,0 +1,260 @@
+r"""The hardware cost model: cycles, energy, area and energy-delay product.
+
+Every mapping (one array per layer, the BNN input split, BasisN, ...) reports
+its cost here, from two things it produces:
+
+* :class:`OpCounts`: what one inference *did* (array activations, conversions,
+  digital operations, programmed cells) and how many of those steps lie on the
+  critical path.  :meth:`OpCounts.from_counters` reads a simulated
+  :class:`~xbarsim.crossbar.CrossbarArray`'s op counters, so the numbers come from
+  the run itself.
+* :class:`Inventory`: what the chip *has* (arrays, ADCs by resolution, sense
+  amplifiers, DACs, digital units), which sets the area.
+
+and one :class:`HardwareParams`: a named figure per component, each with its
+source.  The model is first-order, in the style of NeuroSim and ISAAC:
+
+.. math::
+
+    E = \sum_c n_c\,e_c, \qquad
+    T = s_{read}\,t_{read} + s_{prog}\,(t_{pulse} + t_{read}) + s_{dig}\,t_{dig}, \qquad
+    A = \sum_u N_u\,a_u, \qquad \mathrm{EDP} = E\,T,
+
+with ``n_c`` operations of kind ``c`` at energy ``e_c`` each, ``s`` the
+sequential steps of each kind, and ``N_u`` units of area ``a_u``.  ADC energy and
+area scale as ``2^bits`` from a reference design (Walden figure of merit: energy
+per conversion step is constant, Murmann's ADC survey); a 1-bit sense amplifier
+is that scaling at one bit (a clocked comparator).  ``cycles`` is ``T`` in units
+of the array read cycle.
+
+References
+----------
+* [ISAAC] A. Shafiee et al., "ISAAC: A convolutional neural network accelerator
+  with in-situ analog arithmetic in crossbars", ISCA 2016, Table 6 (32 nm):
+  128x128 array 0.3 mW and 25 um^2 per array at a 100 ns read cycle; 8-bit
+  1.28 GS/s SAR ADC 16 mW, 0.0012 mm^2; 1-bit DAC 3.9 uW, 0.17 um^2 each.
+* [Murmann] B. Murmann, "ADC Performance Survey 1997-2023"; R. H. Walden,
+  "Analog-to-digital converter survey and analysis", IEEE JSAC 17(4), 1999:
+  energy per conversion = FoM_W * 2^bits.
+* [Horowitz] M. Horowitz, "Computing's energy problem (and what we can do about
+  it)", ISSCC 2014 (45 nm): 8-bit add 0.03 pJ / 36 um^2; 32-bit add 0.1 pJ /
+  137 um^2; 8-bit multiply 0.2 pJ / 282 um^2.
+* [Wong] H.-S. P. Wong et al., "Metal-oxide RRAM", Proc. IEEE 100(6), 2012:
+  switching in 10-100 ns at pJ-scale energy per pulse.
+* [Alibart] F. Alibart, L. Gao, B. Hoskins, D. Strukov, "High precision tuning
+  of state for memristive devices by adaptable variation-tolerant algorithm",
+  Nanotechnology 23, 2012: program-and-verify, tens of pulse/read iterations.
+* [NeuroSim] P.-Y. Chen, X. Peng, S. Yu, "NeuroSim: A circuit-level macro model
+  for benchmarking neuro-inspired architectures", IEEE TCAD 37(12), 2018:
+  row-by-row programming of an array (one row's cells in parallel).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from xbarsim.devices.validation import Serialisable, require_number
+
+__all__ = ["HardwareParams", "OpCounts", "Inventory", "CostReport", "estimate", "adc_bits_for_rows"]
+
+PJ = 1e-12
+UM2_PER_MM2 = 1e6
+
+
+@dataclass(frozen=True)
+class HardwareParams(Serialisable):
+    """Per-component figures of the cost model (defaults: the sources named in each comment)."""
+
+    #: array rows (word lines) and columns (bit lines) [ISAAC: 128 x 128]
+    array_rows: int = 128
+    array_cols: int = 128
+    #: read energy per cell per array activation [pJ]: ISAAC's 0.3 mW x 100 ns / (128 x 128)
+    cell_read_energy_pj: float = 0.3e-3 * 100e-9 / (128 * 128) / PJ
+    #: array read (MVM) latency [s] [ISAAC: 100 ns]
+    read_latency_s: float = 100e-9
+    #: array area [um^2] [ISAAC: 25 um^2 per 128 x 128 array]
+    array_area_um2: float = 25.0
+    #: 1-bit DAC (word-line driver) energy per conversion [pJ]: ISAAC's 3.9 uW x 100 ns
+    dac_energy_pj: float = 3.9e-6 * 100e-9 / PJ
+    #: 1-bit DAC area [um^2] [ISAAC: 0.00017 mm^2 / 1024 DACs]
+    dac_area_um2: float = 0.17
+    #: reference ADC: resolution [bits], energy per conversion [pJ] and area [um^2]
+    #: [ISAAC: 8-bit SAR, 16 mW at 1.28 GS/s = 12.5 pJ, 0.0012 mm^2]; scaled by 2^(bits - ref) [Murmann]
+    adc_ref_bits: int = 8
+    adc_ref_energy_pj: float = 16e-3 / 1.28e9 / PJ
+    adc_ref_area_um2: float = 1200.0
+    #: 1-bit sense amplifier (clocked comparator) energy [pJ] and area [um^2]: the reference ADC
+    #: at one bit, 2^(1 - 8) of it [Walden/Murmann scaling of ISAAC's ADC]
+    sense_amp_energy_pj: float = 16e-3 / 1.28e9 / PJ / 128
+    sense_amp_area_um2: float = 1200.0 / 128
+    #: digital add (partial-sum adder, ~16 bit) energy [pJ] and area [um^2]
+    #: [Horowitz: between the 8-bit (0.03 pJ, 36 um^2) and 32-bit (0.1 pJ, 137 um^2) adders]
+    digital_add_energy_pj: float = 0.05
+    digital_add_area_um2: float = 70.0
+    #: digital multiply-accumulate (8-bit multiply + 32-bit add) energy [pJ] and area [um^2]
+    #: [Horowitz: 0.2 + 0.1 pJ; 282 + 137 um^2]
+    digital_mac_energy_pj: float = 0.3
+    digital_mac_area_um2: float = 419.0
+    #: digital clock period [s] [ISAAC: 1.2 GHz digital units]
+    digital_cycle_s: float = 1.0 / 1.2e9
+    #: RRAM write pulse: latency [s] and energy per cell per pulse [pJ] [Wong: 10-100 ns, pJ scale]
+    write_pulse_s: float = 100e-9
+    write_energy_pj: float = 1.0
+    #: program-and-verify iterations per cell (pulse + verify read each) [Alibart: tens]
+    verify_iterations: int = 10
+
+    def __post_init__(self) -> None:
+        o = "HardwareParams"
+        for name in ("array_rows", "array_cols", "adc_ref_bits", "verify_iterations"):
+            require_number(o, name, getattr(self, name), 1, None, integer=True)
+        for f in dataclasses.fields(self):
+            if f.name not in ("array_rows", "array_cols", "adc_ref_bits", "verify_iterations"):
+                require_number(o, f.name, getattr(self, f.name), 0.0, None, lo_open=True)
+
+    def adc_energy_pj(self, bits: int) -> float:
+        """Energy of one ``bits``-bit conversion [pJ]: ``E_ref 2^(bits - bits_ref)`` (Walden scaling)."""
+        return self.adc_ref_energy_pj * 2.0 ** (bits - self.adc_ref_bits)
+
+    def adc_area_um2(self, bits: int) -> float:
+        """Area of one ``bits``-bit ADC [um^2]: ``A_ref 2^(bits - bits_ref)`` (capacitive-DAC dominated)."""
+        return self.adc_ref_area_um2 * 2.0 ** (bits - self.adc_ref_bits)
+
+    @property
+    def cycle_s(self) -> float:
+        """One cycle of the cost model: the array read cycle [s]."""
+        return self.read_latency_s
+
+
+def adc_bits_for_rows(rows: int) -> int:
+    """Resolution that resolves every partial sum of ``rows`` binary products: ``ceil(log2(rows + 1))``."""
+    if rows < 1:
+        raise ValueError(f"rows = {rows} must be >= 1")
+    return int(rows).bit_length()  # 2^(b-1) <= rows < 2^b  <=>  b = ceil(log2(rows + 1))
+
+
+def _add_dict(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + v
+    return out
+
+
+@dataclass
+class OpCounts:
+    """What one inference did; ``*_steps`` are the sequential steps on the critical path."""
+
+    mvm: int = 0                        # array activations (one read of one array)
+    cells_per_mvm: int = 128 * 128      # cells an activation reads (energy per activation)
+    dac_conversions: int = 0
+    adc_conversions: dict = field(default_factory=dict)  # bits -> conversions
+    sense_amp_decisions: int = 0
+    digital_adds: int = 0
+    digital_macs: int = 0
+    cells_programmed: int = 0           # cells written (each by program-and-verify)
+    read_steps: int = 0                 # sequential array-read cycles
+    program_steps: int = 0              # sequential row-programming steps (x verify iterations)
+    digital_steps: int = 0              # sequential digital cycles
+
+    def __add__(self, other: "OpCounts") -> "OpCounts":
+        if self.cells_per_mvm != other.cells_per_mvm and self.mvm and other.mvm:
+            raise ValueError("OpCounts of arrays of different sizes cannot be added; keep them apart")
+        kw = {}
+        for f in dataclasses.fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            kw[f.name] = _add_dict(a, b) if isinstance(a, dict) else a + b
+        kw["cells_per_mvm"] = self.cells_per_mvm if self.mvm else other.cells_per_mvm
+        return OpCounts(**kw)
+
+    @classmethod
+    def from_counters(cls, counters: dict, rows: int, cols: int, adc_bits: int | None = None,
+                      read_steps: int | None = None, program_steps: int | None = None) -> "OpCounts":
+        """Counts of a simulated :class:`~xbarsim.crossbar.CrossbarArray` (``arr.counters``).
+
+        Activations are the forward plus transposed reads per tile; ``adc_bits``
+        labels the ADC conversions (``None``: the array had no ADC read, the
+        conversions counter must then be 0).  Without ``read_steps`` every
+        activation is sequential; without ``program_steps`` the programmed cells
+        are written row by row (``cells / cols`` steps).
+        """
+        mvm = int(counters.get("forward_mvm", 0)) + int(counters.get("backward_mvm", 0))
+        adc = int(counters.get("adc", 0))
+        if adc and adc_bits is None:
+            raise ValueError("the counters hold ADC conversions: give adc_bits")
+        cells = int(counters.get("cells_programmed", 0))
+        return cls(mvm=mvm, cells_per_mvm=rows * cols, dac_conversions=int(counters.get("dac", 0)),
+                   adc_conversions={int(adc_bits): adc} if adc else {},
+                   sense_amp_decisions=int(counters.get("sense_amp", 0)), cells_programmed=cells,
+                   read_steps=mvm if read_steps is None else int(read_steps),
+                   program_steps=-(-cells // cols) if program_steps is None else int(program_steps))
+
+
+@dataclass
+class Inventory:
+    """What the chip has: it sets the area."""
+
+    n_arrays: int = 0
+    n_adcs: dict = field(default_factory=dict)  # bits -> ADCs
+    n_sense_amps: int = 0
+    n_dacs: int = 0
+    n_adders: int = 0
+    n_macs: int = 0
+
+
+@dataclass
+class CostReport:
+    """Cycles, latency, energy and area (per component), EDP."""
+
+    cycles: float
+    latency_s: float
+    energy_j: dict
+    area_mm2: dict
+
+    @property
+    def total_energy_j(self) -> float:
+        return float(sum(self.energy_j.values()))
+
+    @property
+    def total_area_mm2(self) -> float:
+        return float(sum(self.area_mm2.values()))
+
+    @property
+    def edp(self) -> float:
+        """Energy-delay product [J s]."""
+        return self.total_energy_j * self.latency_s
+
+    def to_dict(self) -> dict:
+        return {"cycles": self.cycles, "latency_s": self.latency_s, "energy_j": dict(self.energy_j),
+                "total_energy_j": self.total_energy_j, "area_mm2": dict(self.area_mm2),
+                "total_area_mm2": self.total_area_mm2, "edp_js": self.edp}
+
+
+def estimate(counts: OpCounts, inventory: Inventory | None = None,
+             hw: HardwareParams | None = None) -> CostReport:
+    """Cycles, latency, energy per component, area per component and EDP (module docstring)."""
+    hw = hw or HardwareParams()
+    inv = inventory or Inventory()
+    c = counts
+    energy_pj = {
+        "array_read": c.mvm * c.cells_per_mvm * hw.cell_read_energy_pj,
+        "dac": c.dac_conversions * hw.dac_energy_pj,
+        "adc": sum(n * hw.adc_energy_pj(b) for b, n in c.adc_conversions.items()),
+        "sense_amp": c.sense_amp_decisions * hw.sense_amp_energy_pj,
+        "digital_add": c.digital_adds * hw.digital_add_energy_pj,
+        "digital_mac": c.digital_macs * hw.digital_mac_energy_pj,
+        # each verify iteration: one write pulse and one read of the cell
+        "programming": c.cells_programmed * hw.verify_iterations * (hw.write_energy_pj + hw.cell_read_energy_pj),
+    }
+    latency = (c.read_steps * hw.read_latency_s
+               + c.program_steps * hw.verify_iterations * (hw.write_pulse_s + hw.read_latency_s)
+               + c.digital_steps * hw.digital_cycle_s)
+    area_um2 = {
+        "arrays": inv.n_arrays * hw.array_area_um2,
+        "adc": sum(n * hw.adc_area_um2(b) for b, n in inv.n_adcs.items()),
+        "sense_amp": inv.n_sense_amps * hw.sense_amp_area_um2,
+        "dac": inv.n_dacs * hw.dac_area_um2,
+        "digital_add": inv.n_adders * hw.digital_add_area_um2,
+        "digital_mac": inv.n_macs * hw.digital_mac_area_um2,
+    }
+    return CostReport(cycles=latency / hw.cycle_s, latency_s=latency,
+                      energy_j={k: v * PJ for k, v in energy_pj.items()},
+                      area_mm2={k: v / UM2_PER_MM2 for k, v in area_um2.items()})

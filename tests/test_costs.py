@@ -1,0 +1,71 @@
+"""The cost model against hand-computed cases, and fed by a simulated array's counters."""
+import math
+
+import numpy as np
+import pytest
+
+from xbarsim.crossbar import CrossbarArray, IOConfig
+from xbarsim.crossbar.costs import HardwareParams, Inventory, OpCounts, adc_bits_for_rows, estimate
+from xbarsim.devices import IdealDevice
+
+
+def test_adc_bits_resolve_every_partial_sum():
+    for rows in range(1, 1100):
+        assert adc_bits_for_rows(rows) == math.ceil(math.log2(rows + 1))
+    with pytest.raises(ValueError, match="rows"):
+        adc_bits_for_rows(0)
+
+
+def test_adc_energy_and_area_scale_as_two_to_the_bits():
+    hw = HardwareParams()
+    assert hw.adc_energy_pj(8) == pytest.approx(12.5)  # ISAAC: 16 mW / 1.28 GS/s
+    assert hw.adc_energy_pj(5) == pytest.approx(12.5 / 8)
+    assert hw.adc_area_um2(9) == pytest.approx(2400.0)
+    assert hw.sense_amp_energy_pj == pytest.approx(hw.adc_energy_pj(1))
+
+
+def test_hand_computed_two_layer_case():
+    hw = HardwareParams(array_rows=4, array_cols=2, cell_read_energy_pj=1.0, dac_energy_pj=0.5,
+                        adc_ref_bits=3, adc_ref_energy_pj=8.0, adc_ref_area_um2=80.0, digital_add_energy_pj=2.0,
+                        digital_add_area_um2=10.0, write_energy_pj=3.0, verify_iterations=2,
+                        read_latency_s=1e-7, write_pulse_s=4e-7, digital_cycle_s=1e-9, array_area_um2=5.0)
+    # layer 1: two 4x2 arrays read once each (8 DAC conversions, 4 ADC conversions at 3 bits, 2 adds);
+    # layer 2: one array read once (4 DAC, 2 conversions at 2 bits), reprogrammed before use (8 cells, 4 rows)
+    l1 = OpCounts(mvm=2, cells_per_mvm=8, dac_conversions=8, adc_conversions={3: 4}, digital_adds=2,
+                  read_steps=1, digital_steps=1)
+    l2 = OpCounts(mvm=1, cells_per_mvm=8, dac_conversions=4, adc_conversions={2: 2}, cells_programmed=8,
+                  read_steps=1, program_steps=4)
+    c = l1 + l2
+    assert c.adc_conversions == {3: 4, 2: 2} and c.mvm == 3
+    r = estimate(c, Inventory(n_arrays=3, n_adcs={3: 4, 2: 2}, n_adders=2), hw)
+    e = r.energy_j
+    assert e["array_read"] == pytest.approx(3 * 8 * 1.0e-12)
+    assert e["dac"] == pytest.approx(12 * 0.5e-12)
+    assert e["adc"] == pytest.approx((4 * 8.0 + 2 * 4.0) * 1e-12)
+    assert e["digital_add"] == pytest.approx(4e-12)
+    assert e["programming"] == pytest.approx(8 * 2 * (3.0 + 1.0) * 1e-12)
+    latency = 2 * 1e-7 + 4 * 2 * (4e-7 + 1e-7) + 1 * 1e-9
+    assert r.latency_s == pytest.approx(latency) and r.cycles == pytest.approx(latency / 1e-7)
+    assert r.edp == pytest.approx(r.total_energy_j * latency)
+    assert r.area_mm2["adc"] == pytest.approx((4 * 80.0 + 2 * 40.0) * 1e-6)
+    assert r.total_area_mm2 == pytest.approx((3 * 5.0 + 400.0 + 20.0) * 1e-6)
+
+
+def test_counts_come_from_a_simulated_array():
+    arr = CrossbarArray(6, 5, device=IdealDevice(), io=IOConfig(), seed=0)
+    arr.set_weights(np.zeros((6, 5)))
+    arr.forward(np.ones((3, 5)) * 0.1)  # 3 samples: 3 activations, 3 x 5 DAC and 3 x 6 ADC conversions
+    arr.backward(np.ones((2, 6)) * 0.1)
+    c = OpCounts.from_counters(arr.counters, 6, 5, adc_bits=9)
+    assert c.mvm == 5 and c.dac_conversions == 3 * 5 + 2 * 6 and c.adc_conversions == {9: 3 * 6 + 2 * 5}
+    assert c.cells_programmed == 30 and c.program_steps == 6  # row by row
+    with pytest.raises(ValueError, match="adc_bits"):
+        OpCounts.from_counters(arr.counters, 6, 5)
+
+
+def test_bad_parameter_names_the_field():
+    with pytest.raises(ValueError, match=r"HardwareParams.verify_iterations"):
+        HardwareParams(verify_iterations=0)
+    with pytest.raises(ValueError, match=r"HardwareParams.write_energy_pj"):
+        HardwareParams(write_energy_pj=-1.0)
+    assert HardwareParams.from_dict(HardwareParams().to_dict()) == HardwareParams()
