@@ -44,7 +44,7 @@ from torch import nn
 from .provider import LRUPlacement
 
 __all__ = ["LayerShape", "Program", "Read", "Digital", "Schedule", "conventional_schedule", "basisn_schedule",
-           "layer_shapes"]
+           "layer_shapes", "schedule_op_counts", "schedule_inventory"]
 
 
 @dataclass(frozen=True)
@@ -244,3 +244,86 @@ def layer_shapes(model: nn.Module, input_shape: tuple, basis_set_of: dict | None
             h.remove()
         model.train(was_training)
     return found
+
+
+def schedule_op_counts(schedule: Schedule, hw, adc_bits: int, mac_units: int, adder_units: int,
+                       part: str = "inference", counters: dict | None = None):
+    r"""The :class:`xbarsim.crossbar.costs.OpCounts` of one part of a schedule, critical path included.
+
+    Totals come from ``counters`` (a simulated run's summed array counters:
+    ``forward_mvm``, ``dac``, ``adc``, ``cells_programmed``) when given, else from
+    the schedule; the digital work always comes from the schedule.  Critical path:
+    layers run one after another; inside a layer the arrays work in parallel, so
+    the layer's array time is that of its busiest array,
+    :math:`\max_a (n^{read}_a t_{read} + n^{prog}_a\,\mathrm{rows}\,v\,(t_{pulse}+t_{read}))`
+    (an array is programmed row by row, one row's cells at once [NeuroSim]), whose
+    reads and programmed rows become ``read_steps`` and ``program_steps``.  The
+    digital MACs (``mac_units`` per digital cycle) and partial-sum adds
+    (``adder_units``) of a layer follow its reads: ``ceil(macs / mac_units) +
+    ceil(adds / adder_units)`` digital steps (no overlap with the reads: a
+    pessimistic choice for the side with the most digital work, BasisN).
+    """
+    from xbarsim.crossbar.costs import OpCounts
+
+    ops = {"inference": schedule.inference, "setup": schedule.setup}[part]
+    t_prog_row = hw.verify_iterations * (hw.write_pulse_s + hw.read_latency_s)
+    read_steps = program_steps = digital_steps = 0
+    layer_ops: dict = {}
+    order: list = []
+    pending_programs: list = []
+    for op in ops:  # a Program belongs to the layer whose read follows it
+        if isinstance(op, Program):
+            pending_programs.append(op)
+            continue
+        name = op.layer
+        if name not in layer_ops:
+            layer_ops[name] = []
+            order.append(name)
+        layer_ops[name].extend(pending_programs)
+        pending_programs = []
+        layer_ops[name].append(op)
+    if pending_programs:  # setup: programming only
+        order.append(None)
+        layer_ops[None] = pending_programs
+    total = dict.fromkeys(("mvm", "dac", "adc", "cells", "macs", "adds"), 0)
+    for name in order:
+        reads = np.zeros(schedule.n_arrays, dtype=np.int64)
+        rows = np.zeros(schedule.n_arrays, dtype=np.int64)
+        macs = adds = 0
+        for op in layer_ops[name]:
+            if isinstance(op, Program):
+                rows[op.array] += op.cells // schedule.array_cols
+                total["cells"] += op.cells
+            elif isinstance(op, Read):
+                reads[op.array] += op.vectors
+                total["mvm"] += op.vectors
+                total["dac"] += op.dac
+                total["adc"] += op.adc
+            else:
+                macs += op.macs
+                adds += op.adds
+        busiest = int(np.argmax(reads * hw.read_latency_s + rows * t_prog_row))
+        read_steps += int(reads[busiest])
+        program_steps += int(rows[busiest])
+        digital_steps += -(-macs // mac_units) + -(-adds // adder_units)
+        total["macs"] += macs
+        total["adds"] += adds
+    if counters is not None:
+        total["mvm"] = int(counters["forward_mvm"])
+        total["dac"] = int(counters["dac"])
+        total["adc"] = int(counters["adc"])
+        total["cells"] = int(counters["cells_programmed"])
+    return OpCounts(mvm=total["mvm"], cells_per_mvm=schedule.array_rows * schedule.array_cols,
+                    dac_conversions=total["dac"], adc_conversions={int(adc_bits): total["adc"]} if total["adc"] else {},
+                    digital_adds=total["adds"], digital_macs=total["macs"], cells_programmed=total["cells"],
+                    read_steps=read_steps, program_steps=program_steps, digital_steps=digital_steps)
+
+
+def schedule_inventory(schedule: Schedule, adc_bits: int, mac_units: int = 0, adder_units: int = 0):
+    """The :class:`xbarsim.crossbar.costs.Inventory` of a schedule's chip: its arrays, one ADC per
+    bit line and one DAC per word line of each array, and the digital units."""
+    from xbarsim.crossbar.costs import Inventory
+
+    k = schedule.n_arrays
+    return Inventory(n_arrays=k, n_adcs={int(adc_bits): k * schedule.array_rows}, n_dacs=k * schedule.array_cols,
+                     n_adders=int(adder_units), n_macs=int(mac_units))
