@@ -131,7 +131,7 @@ def init_bases(segment_sets: list, n_bases: int, method: str = "svd", iters: int
     r = x.shape[1]
     gen = torch.Generator().manual_seed(int(seed))
     if method == "svd":
-        _, _, vh = torch.linalg.svd(x, full_matrices=True)
+        _, _, vh = torch.linalg.svd(x, full_matrices=False)
         b = vh[:min(n_bases, r)]
         if n_bases > r:
             extra = torch.randn(n_bases - r, r, generator=gen, dtype=torch.float64)

@@ -105,7 +105,7 @@ PRESETS: dict[str, dict] = {
                   over_capacity=[10], array_size=32, out_noise=0.06, n_infer=1, seed=0, data_dir=None),
     "paper": dict(models=["vgg", "resnet"], vgg_width=16, vgg_hidden=128, resnet_width=24, epochs=3, ft_epochs=1,
                   train_subset=20_000, test_subset=0, analog_test_subset=2000, batch_size=128, lr=0.05,
-                  ft_lr=0.01, weight_decay=1e-4, n_bases=[4, 8, 16, 24, 32], coeff_bits=[2, 4, 8], main_bases=16,
+                  ft_lr=0.01, weight_decay=1e-4, n_bases=[4, 8, 16, 32], coeff_bits=[2, 4, 8], main_bases=16,
                   main_bits=8, over_capacity=[3, 10, 30, 100], array_size=32, out_noise=0.06, n_infer=2, seed=0,
                   data_dir=None),
 }
@@ -284,8 +284,7 @@ def _basis_point(params: dict, seed: int) -> dict:
     model = _baseline(params, seed, data)
     net = _basis_net(params, seed, data, model)
     groups = math.ceil(params["n_bases"] / params["array_size"])
-    out = {"acc_fp": _accuracy(model, data[2], data[3], params["test_subset"]),
-           "acc_digital": _accuracy(net, data[2], data[3], params["test_subset"])}
+    out = {"acc_digital": _accuracy(net, data[2], data[3], params["test_subset"])}
     analog = BasisNModel(net, n_arrays=groups, array_rows=params["array_size"], device=IdealDevice(),
                          io=_io(params), seed=seed)
     analog.program()
@@ -378,9 +377,10 @@ def _cost_point(params: dict, seed: int) -> dict:
 
 def run_point(params: dict, seed: int) -> dict:
     """One point: ``baseline`` training, a ``basis`` decomposition, or the ``cost`` of one K."""
-    import numba
     import torch
-    torch.set_num_threads(numba.get_num_threads())  # the worker's share of the cores (set by the sweep engine)
+    # one torch thread: on the shared 2-core host a second intra-op thread made the small
+    # (positions x 32) @ (32 x 32) array reads ~60x slower (spin-waiting), and training gains little
+    torch.set_num_threads(1)
     return {"baseline": _baseline_point, "basis": _basis_point, "cost": _cost_point}[params["kind"]](params, seed)
 
 
@@ -491,10 +491,12 @@ def summarize(h5_path) -> dict:
             claims.append({"claim": f"{model}: BasisN EDP/inference <= 1% of reprogramming wherever weights "
                                     f">= 10x on-chip capacity (worst K)",
                            "value": _r(max(c["ratio_edp"] for c in over)), "op": "<=", "target": 0.01})
-        if main is not None and fp is not None:
+        if main is not None:
             claims.append({"claim": f"{model}: BasisN (M={main_m}, {main_q}-bit coefficients) on noisy crossbars "
-                                    f"within 2 points of the unconstrained float model (points lost)",
-                           "value": _r(100 * (fp - main["acc_analog"])), "op": "<=", "target": 2.0})
+                                    f"within 2 points of the unconstrained float model (points lost, same "
+                                    f"{p['analog_test_subset']} test images)",
+                           "value": _r(100 * (main["acc_fp_analog_subset"] - main["acc_analog"])), "op": "<=",
+                           "target": 2.0})
         if e["cost"]:
             claims.append({"claim": f"{model}: BasisN writes per inference after programming (all K, simulated)",
                            "value": float(sum(c["basisn_writes_per_inference"] for c in e["cost"])),
