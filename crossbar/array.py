@@ -26,7 +26,7 @@ import torch
 from xbarsim.devices import DeviceConfig, IdealDevice, SoftBounds, sample_cells
 from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, apply_pulse_counts, decay_and_diffuse, normal_matrix
 from xbarsim.devices.models import G_WRITE_NOISE
-from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM
+from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM, check_counter_range
 from xbarsim.devices.validation import require_number
 
 from .config import IOConfig, UpdateConfig
@@ -80,6 +80,7 @@ class CrossbarArray:
             if not isinstance(val, cls):
                 raise ValueError(f"CrossbarArray.{name} must be a {cls.__name__}, got {type(val).__name__}")
         self.rows, self.cols = int(rows), int(cols)
+        check_counter_range("CrossbarArray", "rows x cols", self.rows * self.cols)
         self.tile_rows, self.tile_cols = int(tile_rows), int(tile_cols)
         self.seed = int(seed)
         self._g = self.device.global_params()
@@ -92,7 +93,8 @@ class CrossbarArray:
         self.tiles = [(r0, min(r0 + self.tile_rows, self.rows), c0, min(c0 + self.tile_cols, self.cols))
                       for r0 in range(0, self.rows, self.tile_rows) for c0 in range(0, self.cols, self.tile_cols)]
         self._tile_table = np.array(self.tiles, dtype=np.int64).reshape(-1, 4)
-        self._last_tile_pulses = [0] * len(self.tiles)  # pulses per tile of the last update (a cost estimate)
+        #: pulses per tile of the last update; :mod:`xbarsim.crossbar.schedule` sizes row blocks by it
+        self.last_tile_pulses = [0] * len(self.tiles)
         self._dac_per_sample = {False: sum(c1 - c0 for (_, _, c0, c1) in self.tiles),
                                 True: sum(r1 - r0 for (r0, r1, _, _) in self.tiles)}
         self._io_args: dict = {}  # per direction: (IOConfig, read_tiles arguments) of the last read
@@ -194,15 +196,17 @@ class CrossbarArray:
 
     # ------------------------------------------------------------------ reads
     def _as_batch(self, name: str, a: Any, n: int) -> np.ndarray:
-        if type(a) is np.ndarray and a.dtype == np.float32 and a.ndim == 2 and a.shape[1] == n \
-                and a.flags.c_contiguous:
-            return a
-        a = np.asarray(a, dtype=np.float32)
-        if a.ndim == 1:
-            a = a[None, :]
-        if a.ndim != 2 or a.shape[1] != n:
-            raise ValueError(f"CrossbarArray: {name} must have shape (batch, {n}), got {np.shape(a)}")
-        return np.ascontiguousarray(a)
+        if not (type(a) is np.ndarray and a.dtype == np.float32 and a.ndim == 2 and a.shape[1] == n
+                and a.flags.c_contiguous):
+            a = np.asarray(a, dtype=np.float32)
+            if a.ndim == 1:
+                a = a[None, :]
+            if a.ndim != 2 or a.shape[1] != n:
+                raise ValueError(f"CrossbarArray: {name} must have shape (batch, {n}), got {np.shape(a)}")
+            a = np.ascontiguousarray(a)
+        if a.shape[0] * max(self.rows, self.cols) >= 1 << 32:  # counters b * n + j of the read noise
+            check_counter_range("CrossbarArray", f"{name} batch x max(rows, cols)", a.shape[0] * max(self.rows, self.cols))
+        return a
 
     def _fused_read_args(self, io: IOConfig, transposed: bool) -> tuple | None:
         """The periphery arguments of :func:`read_tiles` for ``io`` (cached; IOConfig is frozen), or None."""
@@ -379,7 +383,7 @@ class CrossbarArray:
         """Second half of :meth:`update`, after its jobs ran: counters, decay/diffusion; returns the pulses."""
         total = sum(job.pulses for job in jobs)
         if len(jobs) == len(self.tiles):
-            self._last_tile_pulses = [job.pulses for job in jobs]
+            self.last_tile_pulses = [job.pulses for job in jobs]
         self._counts["pulse_total"] += total
         self._post_update()
         self._invalidate()
@@ -413,6 +417,7 @@ class CrossbarArray:
         n_arr = np.broadcast_to(np.asarray(n, dtype=np.int64), (self.rows, self.cols))
         if np.any(n_arr < 0):
             raise ValueError("CrossbarArray.apply_pulses: n must be >= 0")
+        check_counter_range("CrossbarArray.apply_pulses", "pulses per cell n", int(n_arr.max(initial=0)))
         counts = np.where(up_mask, n_arr, -n_arr).astype(np.int64)
         self._rng["update"] += 1
         apply_pulse_counts(self._w, self._w_read, counts, self._cell, self._g, self._pw_up, self._pw_down,

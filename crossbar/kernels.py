@@ -19,26 +19,6 @@ from xbarsim.devices.kernels import noise_scalars, pulse_once_flat, specialise
 from xbarsim.devices.models import G_MODEL, G_WRITE_NOISE
 from xbarsim.devices.rng import STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal, rand64
 
-def serial_and_parallel(py_func):
-    """Compile ``py_func`` twice: serial (``prange`` runs as ``range``) and parallel.
-
-    Launching numba's thread pool costs tens of microseconds, more than the whole
-    work of a batch-10 read of a small layer, so callers pick the variant by work
-    size.  The copies get distinct qualified names so their on-disk caches differ.
-    """
-    import types as _pytypes
-
-    def clone(suffix):
-        f = _pytypes.FunctionType(py_func.__code__, py_func.__globals__, py_func.__name__ + suffix,
-                                  py_func.__defaults__, py_func.__closure__)
-        f.__qualname__ = py_func.__qualname__ + suffix
-        f.__doc__ = py_func.__doc__
-        return f
-
-    return (numba.njit(cache=True, nogil=True)(clone("_serial")),
-            numba.njit(cache=True, nogil=True, parallel=True)(clone("_parallel")))
-
-
 PARALLEL_MIN_WORK = 1 << 16  # elements (reads) or samples x lines (bit drawing) that repay numba's threads
 PREFETCH_AHEAD = 16  # pulses
 MODEL = -1  # device model id, a compile-time constant in specialise() builds
@@ -543,8 +523,7 @@ def _mvm_cols(dq, w, r0, r1, c0, c1, active, z):
         i += 1
 
 
-@numba.njit(cache=True, nogil=True)
-def read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound, inp_noise, out_noise, out_step,
+def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound, inp_noise, out_noise, out_step,
                out_bound, bound_management, bm_limit, seed, stream, tile_streams, ctr, out):
     r"""A whole read of a tiled array in one call: every tile through its own periphery.
 
@@ -640,11 +619,12 @@ def read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound, 
                 out[b, o0 + o] += y[b, o] * f
     return adc, repeats
 
-prepare_input_serial, prepare_input_parallel = serial_and_parallel(_prepare_input)
-finalize_output_serial, finalize_output_parallel = serial_and_parallel(_finalize_output)
-
-
-coincidence_lists_serial, coincidence_lists_parallel = serial_and_parallel(_coincidence_lists)
+read_tiles = specialise(_read_tiles, False)
+prepare_input_serial, prepare_input_parallel = specialise(_prepare_input, False), specialise(_prepare_input, True)
+finalize_output_serial, finalize_output_parallel = (specialise(_finalize_output, False),
+                                                    specialise(_finalize_output, True))
+coincidence_lists_serial, coincidence_lists_parallel = (specialise(_coincidence_lists, False),
+                                                        specialise(_coincidence_lists, True))
 PARALLEL_MIN_PULSES = 1 << 15
 
 
