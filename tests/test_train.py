@@ -111,7 +111,7 @@ def test_unwritable_out_and_empty_data_dir_are_one_line_errors(tmp_path, capsys)
 def test_config_round_trip():
     c = preset_config("default", device_params={"up_down": 0.3}, io_params={"out_noise": 0.0})
     assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
-    with pytest.raises(ValueError, match=r"train has no parameter\(s\) \['epoch'\]"):
+    with pytest.raises(ValueError, match=r"train has no field\(s\) \['epoch'\]"):
         TrainConfig.from_dict({"epoch": 3})
 
 
