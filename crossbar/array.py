@@ -30,7 +30,7 @@ from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM,
 from xbarsim.devices.validation import require_number
 
 from .config import IOConfig, UpdateConfig
-from .kernels import finalize_output, plan_pulses, prepare_input, read_tiles
+from .kernels import TileUpdate, finalize_output, plan_pulses, prepare_input, read_tiles
 
 _NM_MODE = {"abs_max": 0, "none": 1, "constant": 2}
 
@@ -344,7 +344,7 @@ class CrossbarArray:
         """
         return [plan_pulses(*args) for args in self.tile_update_args(x, d, lr)]
 
-    def tile_update_args(self, x: Any, d: Any, lr: float) -> list[tuple]:
+    def tile_update_args(self, x: Any, d: Any, lr: float) -> list[TileUpdate]:
         """Validate an update, advance the random streams, return :func:`plan_pulses` arguments per tile.
 
         The tiles' planning and pulsing may then run in any order or concurrently.
@@ -355,19 +355,20 @@ class CrossbarArray:
         step0 = self._rng["update"]
         self._rng["update"] += batch
         self._counts["updates"] += batch
-        out: list[tuple] = []
+        out: list[TileUpdate] = []
         if isinstance(self.device, IdealDevice):
             self._w -= np.float32(lr) * matmul(d.T, x)
         elif lr > 0:
             up = self.update_config
             single = len(self.tiles) == 1
             for t, (r0, r1, c0, c1) in enumerate(self.tiles):
-                out.append((
-                    self._w, self._w_read, self._cell, self._g,
-                    self._pw_up, self._pw_down, x if single else np.ascontiguousarray(x[:, c0:c1]),
-                    d if single else np.ascontiguousarray(d[:, r0:r1]), lr, float(self.device.dw_min),
-                    int(up.desired_bl), bool(up.update_management), bool(up.update_bl_management), self.seed,
-                    _TILE_STREAMS * t, step0, self._pulses, r0, c0))
+                out.append(TileUpdate(
+                    w=self._w, w_read=self._w_read, cell=self._cell, g=self._g, pw_up=self._pw_up,
+                    pw_down=self._pw_down, x=x if single else np.ascontiguousarray(x[:, c0:c1]),
+                    d=d if single else np.ascontiguousarray(d[:, r0:r1]), lr=lr, dw_min=float(self.device.dw_min),
+                    desired_bl=int(up.desired_bl), update_management=bool(up.update_management),
+                    update_bl_management=bool(up.update_bl_management), seed=self.seed,
+                    stream_offset=_TILE_STREAMS * t, step0=step0, counts=self._pulses, r0=r0, c0=c0))
         return out
 
     def check_update_args(self, x: Any, d: Any, lr: float) -> tuple[np.ndarray, np.ndarray, float]:

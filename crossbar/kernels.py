@@ -8,6 +8,7 @@ number of threads.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -628,6 +629,56 @@ coincidence_lists_serial, coincidence_lists_parallel = (specialise(_coincidence_
 PARALLEL_MIN_PULSES = 1 << 15
 
 
+class TileUpdate(NamedTuple):
+    """The arguments of :func:`plan_pulses` for one tile, by name (made by ``CrossbarArray.tile_update_args``).
+
+    ``w``, ``w_read``, ``cell`` and ``counts`` are the whole array's; ``x`` and ``d``
+    the tile's columns and rows; ``(r0, c0)`` the tile's origin.
+    """
+
+    w: np.ndarray
+    w_read: np.ndarray
+    cell: np.ndarray
+    g: np.ndarray
+    pw_up: np.ndarray
+    pw_down: np.ndarray
+    x: np.ndarray
+    d: np.ndarray
+    lr: float
+    dw_min: float
+    desired_bl: int
+    update_management: bool
+    update_bl_management: bool
+    seed: int
+    stream_offset: int
+    step0: int
+    counts: np.ndarray
+    r0: int
+    c0: int
+
+
+class PulseArgs(NamedTuple):
+    """The leading arguments of :func:`_apply_coincidences` / :func:`_apply_blocks` (one tile's pulse phase)."""
+
+    w: np.ndarray
+    w_read: np.ndarray
+    cell: np.ndarray
+    g: np.ndarray
+    pw_up: np.ndarray
+    pw_down: np.ndarray
+    x: np.ndarray
+    d: np.ndarray
+    dbits: np.ndarray
+    slot_ptr: np.ndarray
+    slot_col: np.ndarray
+    seed: int
+    stream_offset: int
+    step0: int
+    counts: np.ndarray
+    r0: int
+    c0: int
+
+
 class PulseJob:
     """The pulse phase of one tile's update, ready to run: its coincidence lists and exact pulse count.
 
@@ -638,7 +689,7 @@ class PulseJob:
 
     __slots__ = ("args", "model", "pulses", "rows")
 
-    def __init__(self, args: tuple, model: int, pulses: int, rows: int) -> None:
+    def __init__(self, args: PulseArgs | None, model: int, pulses: int, rows: int) -> None:
         self.args = args
         self.model = model
         self.pulses = pulses
@@ -678,14 +729,16 @@ def plan_pulses(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl
     ``workqueue`` layer aborts the process when two threads launch at once.
     """
     if x.shape[0] == 0:
-        return PulseJob((), 0, 0, d.shape[1])
+        return PulseJob(None, 0, 0, d.shape[1])
     if parallel is None:
         parallel = x.shape[0] * (x.shape[1] + d.shape[1]) >= PARALLEL_MIN_WORK
     lists = coincidence_lists_parallel if parallel else coincidence_lists_serial
     dbits, slot_ptr, slot_col, n = lists(x, d, lr, dw_min, desired_bl, update_management, update_bl_management,
                                          seed, stream_offset, step0)
-    return PulseJob((w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset,
-                     step0, counts, r0, c0), int(g[G_MODEL]), int(n), d.shape[1])
+    args = PulseArgs(w=w, w_read=w_read, cell=cell, g=g, pw_up=pw_up, pw_down=pw_down, x=x, d=d, dbits=dbits,
+                     slot_ptr=slot_ptr, slot_col=slot_col, seed=seed, stream_offset=stream_offset, step0=step0,
+                     counts=counts, r0=r0, c0=c0)
+    return PulseJob(args, int(g[G_MODEL]), int(n), d.shape[1])
 
 
 def prepare_input(x, *args):

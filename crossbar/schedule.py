@@ -63,11 +63,11 @@ class _Tile:
 
     __slots__ = ("args", "job", "lock", "bounds", "claimed")
 
-    def __init__(self, args: tuple, expected_pulses: int) -> None:
+    def __init__(self, args: kernels.TileUpdate, expected_pulses: int) -> None:
         self.args = args
         self.job = None
         self.lock = threading.Lock()
-        rows = args[7].shape[1]  # the tile's d
+        rows = args.d.shape[1]
         blocks = max(1, min(rows, round(expected_pulses / BLOCK_PULSES)))
         self.bounds = np.array([rows * b // blocks for b in range(blocks + 1)], dtype=np.int64)
         self.claimed = np.zeros(1, dtype=np.int64)  # blocks taken, advanced atomically by the kernel
