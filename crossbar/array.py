@@ -15,6 +15,11 @@ An optional *reference* ``G_ref`` makes every read see ``W = G - G_ref``
 ``(rows, cols)``, or one shared reference column, shape ``(cols,)``: one
 reference cell per input line, subtracted from every output.  Updates pulse
 only ``G``.
+
+The forward read's output stage is pluggable (:class:`OutputStage`): the ADC
+of ``io`` (default), or a 1-bit sense amplifier per output line and input tile
+with its own threshold and comparison sign (:meth:`CrossbarArray.set_sense_amp`);
+input tiles are merged by ``sum`` (default) or ``majority`` of their 1-bit outputs.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from xbarsim.devices.validation import require_number
 
 from .config import IOConfig, UpdateConfig
 from .kernels import TileUpdate, finalize_output, plan_pulses, prepare_input, read_tiles
+from .output_stage import OutputStage, sense_amp_decisions
 
 _NM_MODE = {"abs_max": 0, "none": 1, "constant": 2}
 
@@ -59,11 +65,12 @@ class CrossbarArray:
         update: pulse-train update settings.
         tile_rows, tile_cols: physical array size; larger matrices are tiled.
         seed: seeds the d2d sampling and every random stream.
+        output_stage: what ends each output line of a forward read (default: ADC, tiles summed).
     """
 
     def __init__(self, rows: int, cols: int, device: DeviceConfig | None = None, io: IOConfig | None = None,
                  update: UpdateConfig | None = None, seed: int = 0, backward_io: IOConfig | None = None,
-                 tile_rows: int = 512, tile_cols: int = 512) -> None:
+                 tile_rows: int = 512, tile_cols: int = 512, output_stage: OutputStage | None = None) -> None:
         require_number("CrossbarArray", "rows", rows, 1, None, integer=True)
         require_number("CrossbarArray", "cols", cols, 1, None, integer=True)
         require_number("CrossbarArray", "tile_rows", tile_rows, 1, None, integer=True)
@@ -75,8 +82,10 @@ class CrossbarArray:
         self.io = io if io is not None else IOConfig()
         self.backward_io = backward_io if backward_io is not None else self.io
         self.update_config = update if update is not None else UpdateConfig()
+        self.output_stage = output_stage if output_stage is not None else OutputStage()
         for name, val, cls in (("io", self.io, IOConfig), ("backward_io", self.backward_io, IOConfig),
-                               ("update", self.update_config, UpdateConfig)):
+                               ("update", self.update_config, UpdateConfig), ("output_stage", self.output_stage,
+                                                                              OutputStage)):
             if not isinstance(val, cls):
                 raise ValueError(f"CrossbarArray.{name} must be a {cls.__name__}, got {type(val).__name__}")
         self.rows, self.cols = int(rows), int(cols)
@@ -99,8 +108,11 @@ class CrossbarArray:
                                 True: sum(r1 - r0 for (r0, r1, _, _) in self.tiles)}
         self._io_args: dict = {}  # per direction: (IOConfig, read_tiles arguments) of the last read
         self._pulses = np.zeros((self.rows, self.cols), dtype=np.int64)
-        self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "updates": 0,
+        self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "sense_amp": 0, "updates": 0,
                         "bm_repeats": 0, "pulse_total": 0, "cells_programmed": 0}
+        self.n_input_tiles = -(-self.cols // self.tile_cols)
+        self._sa_threshold = np.zeros((self.n_input_tiles, self.rows), dtype=np.float32)
+        self._sa_sign = np.ones((self.n_input_tiles, self.rows), dtype=np.float32)
         self._rng = {"forward": 0, "backward": 0, "update": 0, "program": 0, "decay": 0}
         w0 = np.clip(0.0, self._cell[..., C_B_MIN], self._cell[..., C_B_MAX])
         self._w[...] = w0
@@ -314,8 +326,77 @@ class CrossbarArray:
         return out
 
     def forward(self, x: Any) -> np.ndarray:
-        """``y = W x`` for a batch ``x`` of shape (batch, cols) -> (batch, rows), float32."""
-        return self._tiled_read(self._as_batch("x", x, self.cols), transposed=False)
+        """``y = W x`` for a batch ``x`` of shape (batch, cols) -> (batch, rows), float32.
+
+        With a sense-amp output stage the result is the merged 1-bit decisions instead
+        (±1 for ``majority``; the vote count for ``sum``), see :class:`OutputStage`.
+        """
+        x = self._as_batch("x", x, self.cols)
+        if self.output_stage.kind == "sense_amp":
+            return self._sense_read(x)
+        return self._tiled_read(x, transposed=False)
+
+    # ------------------------------------------------------------ sense amps
+    def set_sense_amp(self, threshold: Any, sign: Any = None) -> None:
+        """Set the sense amplifiers' thresholds ``theta`` and comparison signs ``c`` (``+1``/``-1``).
+
+        Each has shape ``(rows,)`` (same for every input tile) or ``(n_input_tiles, rows)``;
+        ``sign=None`` means ``+1`` everywhere.  Thresholds may be ``±inf`` (constant output).
+        """
+        shape = (self.n_input_tiles, self.rows)
+        thr = np.asarray(threshold, dtype=np.float32)
+        if thr.shape not in (shape, (self.rows,)) or np.isnan(thr).any():
+            raise ValueError(f"CrossbarArray.set_sense_amp: threshold must have shape {shape} or ({self.rows},) "
+                             f"without NaN, got {thr.shape}")
+        sgn = np.ones(shape, dtype=np.float32) if sign is None else np.asarray(sign, dtype=np.float32)
+        if sgn.shape not in (shape, (self.rows,)) or not np.all(np.abs(sgn) == 1):
+            raise ValueError(f"CrossbarArray.set_sense_amp: sign must be ±1 with shape {shape} or ({self.rows},)")
+        self._sa_threshold[...] = thr
+        self._sa_sign[...] = sgn
+
+    @property
+    def sense_amp_threshold(self) -> np.ndarray:
+        """Thresholds ``(n_input_tiles, rows)`` of the sense amplifiers (copy)."""
+        return self._sa_threshold.copy()
+
+    @property
+    def sense_amp_sign(self) -> np.ndarray:
+        """Comparison signs ``(n_input_tiles, rows)`` of the sense amplifiers (copy)."""
+        return self._sa_sign.copy()
+
+    def _analog_current(self, x: np.ndarray, w: np.ndarray, io: IOConfig, stream: int, ctr: int) -> np.ndarray:
+        """One tile's analog output current ``s (W x_q + noise)`` in units of ``W x``: DAC and noise, no ADC."""
+        if io.perfect:
+            return matmul(x, w.T)
+        batch = x.shape[0]
+        xq = np.empty_like(x)
+        scale = np.zeros(batch, dtype=np.float64)
+        prepare_input(x, xq, scale, _NM_MODE[io.noise_management], io.nm_thres, np.ones(batch), io.inp_step,
+                      io.inp_bound, io.inp_noise, self.seed, stream, ctr * 16)
+        y = matmul(xq, w.T)
+        finalize_output(y, np.ones(batch, dtype=np.bool_), self._weight_noise_std(xq, w, False, io), io.out_noise,
+                        0.0, np.inf, self.seed, stream, ctr * 16, True)
+        y *= scale.astype(np.float32)[:, None]
+        return y
+
+    def _sense_read(self, x: np.ndarray) -> np.ndarray:
+        """Forward read ending in sense amplifiers; input tiles merged by ``output_stage.tile_merge``."""
+        w = self._read_weights()
+        ctr = self._rng["forward"]
+        self._rng["forward"] += 1
+        batch = x.shape[0]
+        votes = np.zeros((batch, self.rows), dtype=np.float32)
+        for t, (r0, r1, c0, c1) in enumerate(self.tiles):
+            k = c0 // self.tile_cols
+            cur = self._analog_current(np.ascontiguousarray(x[:, c0:c1]), w[r0:r1, c0:c1], self.io,
+                                       STREAM_FORWARD + _TILE_STREAMS * t, ctr)
+            votes[:, r0:r1] += sense_amp_decisions(cur, self._sa_threshold[k, r0:r1], self._sa_sign[k, r0:r1])
+        self._counts["forward_mvm"] += batch * len(self.tiles)
+        self._counts["dac"] += batch * self._dac_per_sample[False]
+        self._counts["sense_amp"] += batch * self.rows * self.n_input_tiles
+        if self.output_stage.tile_merge == "majority":
+            return np.where(votes >= 0, np.float32(1.0), np.float32(-1.0))
+        return votes
 
     def backward(self, d: Any) -> np.ndarray:
         """Transposed read ``z = W^T d`` for ``d`` (batch, rows) -> (batch, cols), float32.
@@ -429,7 +510,7 @@ class CrossbarArray:
     # --------------------------------------------------------------- counters
     @property
     def counters(self) -> dict:
-        """Operation counters: MVMs (per tile), DAC/ADC conversions, updates, pulses per cell."""
+        """Operation counters: MVMs (per tile), DAC/ADC conversions, sense-amp decisions, updates, pulses per cell."""
         out: dict[str, Any] = dict(self._counts)
         out["pulses"] = self._pulses
         return out
@@ -443,7 +524,8 @@ class CrossbarArray:
     def config_dict(self) -> dict:
         return {"rows": self.rows, "cols": self.cols, "device": self.device.to_dict(), "io": self.io.to_dict(),
                 "backward_io": self.backward_io.to_dict(), "update": self.update_config.to_dict(),
-                "tile_rows": self.tile_rows, "tile_cols": self.tile_cols, "seed": self.seed}
+                "tile_rows": self.tile_rows, "tile_cols": self.tile_cols, "seed": self.seed,
+                "output_stage": self.output_stage.to_dict()}
 
     def state_dict(self) -> dict:
         """Everything needed to resume bit-identically (copies)."""
@@ -456,6 +538,8 @@ class CrossbarArray:
             "pulses": self._pulses.copy(),
             "counters": dict(self._counts),
             "rng": dict(self._rng),
+            "sense_amp_threshold": self._sa_threshold.copy(),
+            "sense_amp_sign": self._sa_sign.copy(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -472,6 +556,8 @@ class CrossbarArray:
         self._pulses[...] = state["pulses"]
         self._counts.update({k: int(v) for k, v in state["counters"].items()})
         self._rng.update({k: int(v) for k, v in state["rng"].items()})
+        if "sense_amp_threshold" in state:
+            self.set_sense_amp(state["sense_amp_threshold"], state["sense_amp_sign"])
         self._invalidate()
 
     @classmethod
@@ -480,7 +566,7 @@ class CrossbarArray:
         arr = cls(cfg["rows"], cfg["cols"], device=DeviceConfig.from_dict(cfg["device"]),
                   io=IOConfig.from_dict(cfg["io"]), update=UpdateConfig.from_dict(cfg["update"]), seed=cfg["seed"],
                   backward_io=IOConfig.from_dict(cfg["backward_io"]), tile_rows=cfg["tile_rows"],
-                  tile_cols=cfg["tile_cols"])
+                  tile_cols=cfg["tile_cols"], output_stage=OutputStage.from_dict(cfg.get("output_stage", {})))
         arr.load_state_dict(state)
         return arr
 

@@ -6,4 +6,5 @@
 #: ``xbarsim repro NAME`` -> the module implementing it
 REPRODUCTIONS = {
     "zero-shifting": "xbarsim.experiments.repro.zero_shifting",
+    "bnn-split": "xbarsim.experiments.repro.bnn_split",
 }
