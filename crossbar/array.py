@@ -109,7 +109,7 @@ class CrossbarArray:
         self._io_args: dict = {}  # per direction: (IOConfig, read_tiles arguments) of the last read
         self._pulses = np.zeros((self.rows, self.cols), dtype=np.int64)
         self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "sense_amp": 0, "updates": 0,
-                        "bm_repeats": 0, "pulse_total": 0, "cells_programmed": 0}
+                        "bm_repeats": 0, "pulse_total": 0, "cells_programmed": 0, "program_calls": 0}
         self.n_input_tiles = -(-self.cols // self.tile_cols)
         self._sa_threshold = np.zeros((self.n_input_tiles, self.rows), dtype=np.float32)
         self._sa_sign = np.ones((self.n_input_tiles, self.rows), dtype=np.float32)
@@ -157,6 +157,9 @@ class CrossbarArray:
 
         With a reference, programs ``G = W + G_ref``.  Write noise (if the device has
         any) is drawn for the read copy.  Returns how many weights were clipped.
+
+        Counters: each call is one program-and-verify pass over the whole array,
+        ``cells_programmed += rows * cols`` and ``program_calls += 1``.
         """
         w = self._check_matrix("weights", weights, (self.rows, self.cols)).astype(np.float64)
         if self._reference is not None:
@@ -165,6 +168,7 @@ class CrossbarArray:
         clipped = int(np.count_nonzero((w < lo) | (w > hi)))
         self._w[...] = np.clip(w, lo, hi)
         self._counts["cells_programmed"] += self.rows * self.cols
+        self._counts["program_calls"] += 1
         self._refresh_read()
         return clipped
 
@@ -510,7 +514,8 @@ class CrossbarArray:
     # --------------------------------------------------------------- counters
     @property
     def counters(self) -> dict:
-        """Operation counters: MVMs (per tile), DAC/ADC conversions, sense-amp decisions, updates, pulses per cell."""
+        """Operation counters: MVMs (per tile), DAC/ADC conversions, sense-amp decisions, updates, pulses per
+        cell, programmed cells and programming calls."""
         out: dict[str, Any] = dict(self._counts)
         out["pulses"] = self._pulses
         return out

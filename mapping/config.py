@@ -29,6 +29,8 @@ from typing import Any, Optional
 from xbarsim.crossbar import IOConfig, UpdateConfig
 from xbarsim.devices import ConstantStep, DeviceConfig
 
+from .provider import ArrayProvider, OwnArray, provider_from_dict
+
 __all__ = ["AnalogConfig"]
 
 
@@ -73,6 +75,13 @@ class AnalogConfig:
     programming_noise:
         Hardware-aware training only: relative std :math:`\\sigma_p` of the
         one-off programming error applied by ``xbarsim.training.program``.
+    array_provider:
+        Where the layer's matrix is stored (:mod:`xbarsim.mapping.provider`).
+        ``None`` (default): one :class:`xbarsim.crossbar.CrossbarArray` per layer,
+        built from this config.  An :class:`xbarsim.mapping.ArrayBank`: every layer
+        whose config holds the same bank draws its weights from its shared physical
+        arrays (inference only).  ``to_dict`` stores the bank's description;
+        ``from_dict`` builds a fresh, empty bank from it.
     """
 
     device: DeviceConfig = field(default_factory=ConstantStep)
@@ -84,6 +93,7 @@ class AnalogConfig:
     analog_bias: bool = False
     hwa_weight_noise: float = 0.0
     programming_noise: float = 0.0
+    array_provider: Optional[ArrayProvider] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, DeviceConfig):
@@ -102,6 +112,9 @@ class AnalogConfig:
             raise ValueError(f"AnalogConfig.analog_bias must be True or False, got {self.analog_bias!r}")
         _require_nonnegative("hwa_weight_noise", self.hwa_weight_noise)
         _require_nonnegative("programming_noise", self.programming_noise)
+        if self.array_provider is not None and not isinstance(self.array_provider, ArrayProvider):
+            raise ValueError(f"AnalogConfig.array_provider must be None or a xbarsim.mapping.ArrayProvider "
+                             f"(OwnArray, ArrayBank), got {self.array_provider!r}")
 
     # ------------------------------------------------------------------
     def replace(self, **changes: Any) -> "AnalogConfig":
@@ -118,9 +131,14 @@ class AnalogConfig:
         return dict(device=self.device, io=self.io, update=self.update, backward_io=self.backward_io,
                     tile_rows=self.tile_rows, tile_cols=self.tile_cols)
 
+    @property
+    def provider(self) -> ArrayProvider:
+        """The provider actually used (``OwnArray()`` when ``array_provider`` is ``None``)."""
+        return OwnArray() if self.array_provider is None else self.array_provider
+
     def to_dict(self) -> dict:
         """Plain (JSON-able) dict; inverse of :meth:`from_dict`."""
-        return {
+        out = {
             "device": self.device.to_dict(),
             "io": self.io.to_dict(),
             "backward_io": None if self.backward_io is None else self.backward_io.to_dict(),
@@ -131,6 +149,9 @@ class AnalogConfig:
             "hwa_weight_noise": self.hwa_weight_noise,
             "programming_noise": self.programming_noise,
         }
+        if self.array_provider is not None:  # absent key = default, so older dicts stay identical
+            out["array_provider"] = self.array_provider.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "AnalogConfig":
@@ -147,4 +168,6 @@ class AnalogConfig:
             d["backward_io"] = IOConfig.from_dict(d["backward_io"])
         if isinstance(d.get("update"), dict):
             d["update"] = UpdateConfig.from_dict(d["update"])
+        if isinstance(d.get("array_provider"), dict):
+            d["array_provider"] = provider_from_dict(d["array_provider"])
         return cls(**d)
