@@ -21,13 +21,13 @@ attributes.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from xbarsim.crossbar import IOConfig, UpdateConfig
 from xbarsim.devices import ConstantStep, DeviceConfig
+from xbarsim.devices.validation import Serialisable
 
 from .provider import ArrayProvider, OwnArray, provider_from_dict
 
@@ -45,7 +45,7 @@ def _require_tile(name: str, value: Any) -> None:
 
 
 @dataclass(frozen=True)
-class AnalogConfig:
+class AnalogConfig(Serialisable):
     """Placement of one layer on a crossbar array.
 
     Parameters
@@ -117,10 +117,6 @@ class AnalogConfig:
                              f"(OwnArray, ArrayBank), got {self.array_provider!r}")
 
     # ------------------------------------------------------------------
-    def replace(self, **changes: Any) -> "AnalogConfig":
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
     @property
     def effective_backward_io(self) -> IOConfig:
         """The periphery actually used by the backward read."""
@@ -156,10 +152,7 @@ class AnalogConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "AnalogConfig":
         d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"AnalogConfig has no field(s) {unknown}; known: {sorted(known)}")
+        cls.check_keys(d)
         if isinstance(d.get("device"), dict):
             d["device"] = DeviceConfig.from_dict(d["device"])
         if isinstance(d.get("io"), dict):

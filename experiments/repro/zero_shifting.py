@@ -126,7 +126,6 @@ import numpy as np
 from xbarsim.experiments.sweeps.store import read_points
 from xbarsim.experiments.sweeps.tasks import Param, ParamSchema, Task
 
-EXPERIMENT = "zero-shifting"
 MODES = ("none", "zero", "symmetry_point")
 WEIGHT_HIST_EDGES = np.linspace(-1.5, 1.5, 301)  # 0.01 wide; every SoftBounds weight fits
 FIGURES = ("fig_a_device", "fig_b_accuracy_vs_asymmetry", "fig_c_weight_histograms", "fig_d_accuracy_vs_states")
