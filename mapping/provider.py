@@ -140,6 +140,7 @@ class ArrayBank(ArrayProvider):
                                      seed=self.seed + k, tile_rows=self.array_rows, tile_cols=self.array_cols)
                        for k in range(self.n_arrays)]
         self.placement = LRUPlacement(self.n_arrays)
+        self.last_load_programmed = False  # whether the latest load() had to program its block
         self._n_matrices = 0
         self.loads: list[tuple[Hashable, int]] = []  # (block key, array index) of every programming pass
 
@@ -159,6 +160,7 @@ class ArrayBank(ArrayProvider):
     def load(self, key: Hashable, block: np.ndarray) -> CrossbarArray:
         """The array holding block ``key``; programs ``block`` (zero-padded) first if it is not resident."""
         k, programmed = self.placement.access(key)
+        self.last_load_programmed = programmed
         if not programmed:
             return self.arrays[k]
         padded = np.zeros((self.array_rows, self.array_cols), dtype=np.float32)
@@ -257,13 +259,16 @@ class BankedMatrix:
         out = np.zeros((x.shape[0], self.rows), dtype=np.float32)
         xin = np.zeros((x.shape[0], self.bank.array_cols), dtype=np.float32)
         for b, (r0, r1, c0, c1) in enumerate(self.blocks):
-            before = self.bank.counters()
             arr = self.bank.load((self.matrix_id, b), self._w[r0:r1, c0:c1])
+            if self.bank.last_load_programmed:
+                self._counts["cells_programmed"] += arr.rows * arr.cols
+                self._counts["program_calls"] += 1
+            before = arr.counters  # only the array holding this block changes during its read
             xin[:, :c1 - c0] = x[:, c0:c1]
             xin[:, c1 - c0:] = 0.0
             out[:, r0:r1] += arr.forward(xin)[:, :r1 - r0]
-            after = self.bank.counters()
-            for key in _COUNTER_KEYS:
+            after = arr.counters
+            for key in ("forward_mvm", "dac", "adc", "bm_repeats"):
                 self._counts[key] += after[key] - before[key]
         return out
 
