@@ -31,11 +31,11 @@ import torch
 from xbarsim.devices import DeviceConfig, IdealDevice, SoftBounds, sample_cells
 from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, apply_pulse_counts, decay_and_diffuse, normal_matrix
 from xbarsim.devices.models import G_WRITE_NOISE
-from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM
+from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM, check_counter_range
 from xbarsim.devices.validation import require_number
 
 from .config import IOConfig, UpdateConfig
-from .kernels import finalize_output, plan_pulses, prepare_input, read_tiles
+from .kernels import TileUpdate, finalize_output, plan_pulses, prepare_input, read_tiles
 from .output_stage import OutputStage, sense_amp_decisions
 
 _NM_MODE = {"abs_max": 0, "none": 1, "constant": 2}
@@ -89,6 +89,7 @@ class CrossbarArray:
             if not isinstance(val, cls):
                 raise ValueError(f"CrossbarArray.{name} must be a {cls.__name__}, got {type(val).__name__}")
         self.rows, self.cols = int(rows), int(cols)
+        check_counter_range("CrossbarArray", "rows x cols", self.rows * self.cols)
         self.tile_rows, self.tile_cols = int(tile_rows), int(tile_cols)
         self.seed = int(seed)
         self._g = self.device.global_params()
@@ -101,13 +102,14 @@ class CrossbarArray:
         self.tiles = [(r0, min(r0 + self.tile_rows, self.rows), c0, min(c0 + self.tile_cols, self.cols))
                       for r0 in range(0, self.rows, self.tile_rows) for c0 in range(0, self.cols, self.tile_cols)]
         self._tile_table = np.array(self.tiles, dtype=np.int64).reshape(-1, 4)
-        self._last_tile_pulses = [0] * len(self.tiles)  # pulses per tile of the last update (a cost estimate)
+        #: pulses per tile of the last update; :mod:`xbarsim.crossbar.schedule` sizes row blocks by it
+        self.last_tile_pulses = [0] * len(self.tiles)
         self._dac_per_sample = {False: sum(c1 - c0 for (_, _, c0, c1) in self.tiles),
                                 True: sum(r1 - r0 for (r0, r1, _, _) in self.tiles)}
         self._io_args: dict = {}  # per direction: (IOConfig, read_tiles arguments) of the last read
         self._pulses = np.zeros((self.rows, self.cols), dtype=np.int64)
         self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "sense_amp": 0, "updates": 0,
-                        "bm_repeats": 0, "pulse_total": 0, "cells_programmed": 0}
+                        "bm_repeats": 0, "pulse_total": 0, "cells_programmed": 0, "program_calls": 0}
         self.n_input_tiles = -(-self.cols // self.tile_cols)
         self._sa_threshold = np.zeros((self.n_input_tiles, self.rows), dtype=np.float32)
         self._sa_sign = np.ones((self.n_input_tiles, self.rows), dtype=np.float32)
@@ -155,6 +157,9 @@ class CrossbarArray:
 
         With a reference, programs ``G = W + G_ref``.  Write noise (if the device has
         any) is drawn for the read copy.  Returns how many weights were clipped.
+
+        Counters: each call is one program-and-verify pass over the whole array,
+        ``cells_programmed += rows * cols`` and ``program_calls += 1``.
         """
         w = self._check_matrix("weights", weights, (self.rows, self.cols)).astype(np.float64)
         if self._reference is not None:
@@ -163,6 +168,7 @@ class CrossbarArray:
         clipped = int(np.count_nonzero((w < lo) | (w > hi)))
         self._w[...] = np.clip(w, lo, hi)
         self._counts["cells_programmed"] += self.rows * self.cols
+        self._counts["program_calls"] += 1
         self._refresh_read()
         return clipped
 
@@ -206,15 +212,17 @@ class CrossbarArray:
 
     # ------------------------------------------------------------------ reads
     def _as_batch(self, name: str, a: Any, n: int) -> np.ndarray:
-        if type(a) is np.ndarray and a.dtype == np.float32 and a.ndim == 2 and a.shape[1] == n \
-                and a.flags.c_contiguous:
-            return a
-        a = np.asarray(a, dtype=np.float32)
-        if a.ndim == 1:
-            a = a[None, :]
-        if a.ndim != 2 or a.shape[1] != n:
-            raise ValueError(f"CrossbarArray: {name} must have shape (batch, {n}), got {np.shape(a)}")
-        return np.ascontiguousarray(a)
+        if not (type(a) is np.ndarray and a.dtype == np.float32 and a.ndim == 2 and a.shape[1] == n
+                and a.flags.c_contiguous):
+            a = np.asarray(a, dtype=np.float32)
+            if a.ndim == 1:
+                a = a[None, :]
+            if a.ndim != 2 or a.shape[1] != n:
+                raise ValueError(f"CrossbarArray: {name} must have shape (batch, {n}), got {np.shape(a)}")
+            a = np.ascontiguousarray(a)
+        if a.shape[0] * max(self.rows, self.cols) >= 1 << 32:  # counters b * n + j of the read noise
+            check_counter_range("CrossbarArray", f"{name} batch x max(rows, cols)", a.shape[0] * max(self.rows, self.cols))
+        return a
 
     def _fused_read_args(self, io: IOConfig, transposed: bool) -> tuple | None:
         """The periphery arguments of :func:`read_tiles` for ``io`` (cached; IOConfig is frozen), or None."""
@@ -421,7 +429,7 @@ class CrossbarArray:
         """
         return [plan_pulses(*args) for args in self.tile_update_args(x, d, lr)]
 
-    def tile_update_args(self, x: Any, d: Any, lr: float) -> list[tuple]:
+    def tile_update_args(self, x: Any, d: Any, lr: float) -> list[TileUpdate]:
         """Validate an update, advance the random streams, return :func:`plan_pulses` arguments per tile.
 
         The tiles' planning and pulsing may then run in any order or concurrently.
@@ -432,19 +440,20 @@ class CrossbarArray:
         step0 = self._rng["update"]
         self._rng["update"] += batch
         self._counts["updates"] += batch
-        out: list[tuple] = []
+        out: list[TileUpdate] = []
         if isinstance(self.device, IdealDevice):
             self._w -= np.float32(lr) * matmul(d.T, x)
         elif lr > 0:
             up = self.update_config
             single = len(self.tiles) == 1
             for t, (r0, r1, c0, c1) in enumerate(self.tiles):
-                out.append((
-                    self._w, self._w_read, self._cell, self._g,
-                    self._pw_up, self._pw_down, x if single else np.ascontiguousarray(x[:, c0:c1]),
-                    d if single else np.ascontiguousarray(d[:, r0:r1]), lr, float(self.device.dw_min),
-                    int(up.desired_bl), bool(up.update_management), bool(up.update_bl_management), self.seed,
-                    _TILE_STREAMS * t, step0, self._pulses, r0, c0))
+                out.append(TileUpdate(
+                    w=self._w, w_read=self._w_read, cell=self._cell, g=self._g, pw_up=self._pw_up,
+                    pw_down=self._pw_down, x=x if single else np.ascontiguousarray(x[:, c0:c1]),
+                    d=d if single else np.ascontiguousarray(d[:, r0:r1]), lr=lr, dw_min=float(self.device.dw_min),
+                    desired_bl=int(up.desired_bl), update_management=bool(up.update_management),
+                    update_bl_management=bool(up.update_bl_management), seed=self.seed,
+                    stream_offset=_TILE_STREAMS * t, step0=step0, counts=self._pulses, r0=r0, c0=c0))
         return out
 
     def check_update_args(self, x: Any, d: Any, lr: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -460,7 +469,7 @@ class CrossbarArray:
         """Second half of :meth:`update`, after its jobs ran: counters, decay/diffusion; returns the pulses."""
         total = sum(job.pulses for job in jobs)
         if len(jobs) == len(self.tiles):
-            self._last_tile_pulses = [job.pulses for job in jobs]
+            self.last_tile_pulses = [job.pulses for job in jobs]
         self._counts["pulse_total"] += total
         self._post_update()
         self._invalidate()
@@ -494,6 +503,7 @@ class CrossbarArray:
         n_arr = np.broadcast_to(np.asarray(n, dtype=np.int64), (self.rows, self.cols))
         if np.any(n_arr < 0):
             raise ValueError("CrossbarArray.apply_pulses: n must be >= 0")
+        check_counter_range("CrossbarArray.apply_pulses", "pulses per cell n", int(n_arr.max(initial=0)))
         counts = np.where(up_mask, n_arr, -n_arr).astype(np.int64)
         self._rng["update"] += 1
         apply_pulse_counts(self._w, self._w_read, counts, self._cell, self._g, self._pw_up, self._pw_down,
@@ -504,7 +514,8 @@ class CrossbarArray:
     # --------------------------------------------------------------- counters
     @property
     def counters(self) -> dict:
-        """Operation counters: MVMs (per tile), DAC/ADC conversions, sense-amp decisions, updates, pulses per cell."""
+        """Operation counters: MVMs (per tile), DAC/ADC conversions, sense-amp decisions, updates, pulses per
+        cell, programmed cells and programming calls."""
         out: dict[str, Any] = dict(self._counts)
         out["pulses"] = self._pulses
         return out

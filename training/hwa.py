@@ -55,6 +55,7 @@ from torch import nn
 from xbarsim.crossbar import IOConfig
 from xbarsim.mapping import AnalogConfig, AnalogConv2d, AnalogLinear, replace_layers
 from xbarsim.mapping.layers import fold_output, unfold_input
+from xbarsim.mapping.nonideal import additive_programming_noise
 
 __all__ = ["HWALinear", "HWAConv2d", "convert_to_hwa", "program", "hwa_read"]
 
@@ -281,10 +282,9 @@ def _programmed(layer: Union[HWALinear, HWAConv2d], config: AnalogConfig, seed: 
         wmax = w.abs().max()
         if analog_b:
             wmax = torch.maximum(wmax, b.abs().max())
-        scale = config.programming_noise * wmax
-        w = w + scale * torch.randn(w.shape, generator=gen, dtype=w.dtype)
+        w = additive_programming_noise(w, config.programming_noise, wmax, gen)
         if analog_b:
-            b = b + scale * torch.randn(b.shape, generator=gen, dtype=b.dtype)
+            b = additive_programming_noise(b, config.programming_noise, wmax, gen)
     return w, b
 
 

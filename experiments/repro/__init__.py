@@ -7,4 +7,6 @@
 REPRODUCTIONS = {
     "zero-shifting": "xbarsim.experiments.repro.zero_shifting",
     "bnn-split": "xbarsim.experiments.repro.bnn_split",
+    "basisn": "xbarsim.experiments.repro.basisn",
+    "correctnet": "xbarsim.experiments.repro.correctnet",
 }

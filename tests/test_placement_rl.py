@@ -1,0 +1,47 @@
+"""RL placement: reproducible with a seed, finds the best placement of a known reward, respects the budget."""
+import itertools
+
+from xbarsim.mapping.compensation import LayerProfile
+from xbarsim.training.placement_rl import PlacementSearch, greedy_placement, search_placement
+
+
+def _profiles(n=5):
+    return [LayerProfile(f"l{t}", "conv" if t < 2 else "linear", 25 * (t + 1), 10 + t, 1, 1, 1, 1000, 1000)
+            for t in range(n)]
+
+
+def _toy_accuracy(a):
+    # layers 1 and 3 matter; the rest do not
+    return 0.5 + 0.2 * a[1] + 0.15 * a[3] + 0.01 * a[0]
+
+
+def test_placement_is_reproducible_with_a_seed_and_differs_in_its_search_with_another():
+    prof, costs, sens = _profiles(), [40, 50, 60, 70, 80], [0.01, 0.3, 0.02, 0.2, 0.0]
+    cfg = PlacementSearch(episodes=25, budget_pct=5.0, seed=3)
+    a = search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg)
+    b = search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg)
+    assert a.placement == b.placement and a.episode_rewards == b.episode_rewards
+    c = search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg.replace(seed=4))
+    assert c.episode_rewards != a.episode_rewards
+
+
+def test_search_finds_the_best_feasible_placement_of_a_known_reward():
+    prof, costs, sens = _profiles(), [40, 50, 60, 70, 80], [0.01, 0.3, 0.02, 0.2, 0.0]
+    model_params, cfg = 5000, PlacementSearch(episodes=60, budget_pct=3.0, penalty=0.5, seed=0)
+    res = search_placement(prof, costs, sens, model_params, _toy_accuracy, cfg)
+    budget = 0.03 * model_params
+
+    def reward(a):
+        return _toy_accuracy(a) - 0.5 * sum(c for c, on in zip(costs, a) if on) / model_params
+
+    feasible = [a for a in itertools.product([False, True], repeat=5)
+                if sum(c for c, on in zip(costs, a) if on) <= budget]
+    assert res.placement == max(feasible, key=reward)
+    assert all(sum(c for c, on in zip(costs, a) if on) <= budget for a in res.evaluated)
+
+
+def test_greedy_takes_the_most_sensitive_layers_within_the_budget():
+    assert greedy_placement([40, 50, 60, 70, 80], [0.01, 0.3, 0.02, 0.2, 0.0], 5000, 2.4) == \
+        (False, True, False, True, False)
+    assert greedy_placement([40, 50, 60, 70, 80], [0.01, 0.3, 0.02, 0.2, 0.0], 5000, 1.0) == \
+        (False, True, False, False, False)
