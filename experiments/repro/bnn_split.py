@@ -413,20 +413,13 @@ def _claims(results: dict) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- figures
-def _save(fig, figures_dir: Path, name: str) -> list[Path]:
-    paths = []
-    for ext in ("png", "pdf"):
-        p = figures_dir / f"{name}.{ext}"
-        fig.savefig(p, dpi=130, bbox_inches="tight")
-        paths.append(p)
-    return paths
-
-
 def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> list[Path]:
     """Accuracy vs A per variant (one panel per network); ADC count, area and energy vs A."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from xbarsim.experiments.repro.base import save_figure
 
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
@@ -464,7 +457,7 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, bbox_to_anchor=(0.5, -0.12))
-    paths += _save(fig, figures_dir, "fig_accuracy_vs_A")
+    paths += save_figure(fig, figures_dir, "fig_accuracy_vs_A")
     plt.close(fig)
 
     fig, axes = plt.subplots(len(nets), 3, figsize=(14, 3.8 * len(nets)), squeeze=False)
@@ -489,7 +482,7 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
     fig.tight_layout()
-    paths += _save(fig, figures_dir, "fig_cost_vs_A")
+    paths += save_figure(fig, figures_dir, "fig_cost_vs_A")
     plt.close(fig)
     return paths
 
