@@ -111,6 +111,7 @@ from typing import Any
 
 import numpy as np
 
+from xbarsim.experiments.repro.base import save_figure
 from xbarsim.experiments.sweeps.tasks import Param, ParamSchema, Task
 
 __all__ = ["PRESETS", "TASK", "build_spec", "run_point", "summarize", "draw_figures", "k_values"]
@@ -533,13 +534,6 @@ def summarize(h5_path) -> dict:
 
 
 # --------------------------------------------------------------------------- figures
-def _save(fig, figures_dir: Path, name: str) -> list[Path]:
-    paths = []
-    for ext in ("png", "pdf"):
-        p = figures_dir / f"{name}.{ext}"
-        fig.savefig(p, dpi=150 if ext == "png" else None, bbox_inches="tight")
-        paths.append(p)
-    return paths
 
 
 def draw_figures(h5_path, figures_dir) -> list[Path]:
@@ -576,7 +570,7 @@ def draw_figures(h5_path, figures_dir) -> list[Path]:
         ax.set_title(f"{model}-style, Fashion-MNIST")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    paths += _save(fig, figures_dir, "fig_accuracy_vs_bases")
+    paths += save_figure(fig, figures_dir, "fig_accuracy_vs_bases")
     plt.close(fig)
     for metric, label, name in (("cycles", "cycles per inference", "fig_cycles_vs_arrays"),
                                 ("edp", "EDP per inference [J s]", "fig_edp_vs_arrays")):
@@ -596,6 +590,6 @@ def draw_figures(h5_path, figures_dir) -> list[Path]:
             ax.set_title(f"{model}-style ({cost[0]['n_weights'] / 1e3:.0f}k weights)")
             ax.legend(fontsize=7)
         fig.tight_layout()
-        paths += _save(fig, figures_dir, name)
+        paths += save_figure(fig, figures_dir, name)
         plt.close(fig)
     return paths
