@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from typing import Hashable, Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
+from .introspect import trace_modules
 from .provider import LRUPlacement
 
 __all__ = ["LayerShape", "Program", "Read", "Digital", "Schedule", "conventional_schedule", "basisn_schedule",
@@ -219,31 +219,17 @@ def layer_shapes(model: nn.Module, input_shape: tuple, basis_set_of: dict | None
     dimension) records each layer's output positions.  ``basis_set_of`` maps layer
     names to basis sets (default ``"global"``).
     """
-    found: list = []
-    hooks = []
-    for name, m in model.named_modules():
-        if type(m) in (nn.Conv2d, nn.Linear):
-            def hook(mod, inp, out, name=name):
-                if isinstance(mod, nn.Conv2d):
-                    positions = out.shape[-1] * out.shape[-2]
-                    fan_in = mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1]
-                    out_f = mod.out_channels
-                else:
-                    positions = int(np.prod(out.shape[:-1]))
-                    fan_in, out_f = mod.in_features, mod.out_features
-                found.append(LayerShape(name, out_f, fan_in, int(positions),
-                                        (basis_set_of or {}).get(name, "global")))
-            hooks.append(m.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros((1, *input_shape)))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
-    return found
+    def record(name, mod, inp, out) -> LayerShape:
+        if isinstance(mod, nn.Conv2d):
+            positions = out.shape[-1] * out.shape[-2]
+            fan_in = mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1]
+            out_f = mod.out_channels
+        else:
+            positions = int(np.prod(out.shape[:-1]))
+            fan_in, out_f = mod.in_features, mod.out_features
+        return LayerShape(name, out_f, fan_in, int(positions), (basis_set_of or {}).get(name, "global"))
+
+    return trace_modules(model, input_shape, lambda m: type(m) in (nn.Conv2d, nn.Linear), record)
 
 
 def schedule_op_counts(schedule: Schedule, hw, adc_bits: int, mac_units: int, adder_units: int,

@@ -36,6 +36,7 @@ from torch import nn
 from xbarsim.crossbar.costs import HardwareParams, Inventory, OpCounts, adc_bits_for_rows, estimate
 
 from .bnn_layers import BinaryBlock
+from .introspect import trace_modules
 
 __all__ = ["BlockGeometry", "bnn_geometry", "mapping_cost", "hardware_for_rows"]
 
@@ -60,25 +61,13 @@ class BlockGeometry:
 
 def bnn_geometry(model: nn.Module, input_shape: tuple[int, ...]) -> list[BlockGeometry]:
     """The geometry of every :class:`BinaryBlock` of ``model`` for one input of ``input_shape``."""
-    found: list[BlockGeometry] = []
-
-    def hook(m: BinaryBlock, inp: tuple, out: torch.Tensor) -> None:
+    def record(name, m: BinaryBlock, inp: tuple, out: torch.Tensor) -> BlockGeometry:
         x = inp[0]
         positions = 1 if m.kind == "linear" else m.unfold(x[:1])[0].shape[1]
-        found.append(BlockGeometry(m.fan_in, m.out_features, positions, tuple(b - a for a, b in m.groups),
-                                   m.real_input, m.classifier))
+        return BlockGeometry(m.fan_in, m.out_features, positions, tuple(b - a for a, b in m.groups),
+                             m.real_input, m.classifier)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, BinaryBlock)]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros((1, *input_shape)))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return found
+    return trace_modules(model, input_shape, lambda m: isinstance(m, BinaryBlock), record)
 
 
 def hardware_for_rows(array_rows: int, hw: HardwareParams | None = None) -> HardwareParams:
