@@ -71,3 +71,18 @@ def test_the_rank_is_capped_at_the_layer_size():
     assert comp[0].unit.rank == 4 and comp[6].unit.rank == 3
     assert compensation_overhead(profiles, ["0", "6"], cfg)["params"] == \
         sum(p.numel() for p in compensation_parameters(comp))
+
+
+def test_a_compensated_network_deploys_onto_crossbars_with_its_units_kept_digital():
+    from xbarsim.crossbar import IOConfig
+    from xbarsim.devices import IdealDevice
+    from xbarsim.mapping.nonideal import CrossbarDeployed, DeviceProgramming, program
+    model = add_compensation(_net(), ["0", "6"], CompensationConfig(rank=2))
+    with torch.no_grad():
+        for p in compensation_parameters(model):
+            p.normal_()
+    deployed = program(model, Nonideality(device=DeviceProgramming(device=IdealDevice(), io=IOConfig(perfect=True))))
+    assert isinstance(deployed[0].layer, CrossbarDeployed) and isinstance(deployed[4], CrossbarDeployed)
+    x = torch.rand(3, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(deployed(x), model(x), atol=1e-4)

@@ -54,7 +54,7 @@ def test_conductance_levels_put_every_weight_on_the_grid():
     wmax = float(m[0].weight.detach().abs().max())
     grid = torch.tensor([-wmax, -wmax / 2, 0.0, wmax / 2, wmax])
     assert torch.allclose((w[..., None] - grid).abs().min(-1).values, torch.zeros_like(w), atol=1e-6)
-    assert float((w - m[0].weight).abs().max()) <= wmax / 4 + 1e-6  # rounding error at most half a step
+    assert float((w - m[0].weight.detach()).abs().max()) <= wmax / 4 + 1e-6  # rounding error at most half a step
 
 
 def test_stuck_cells_fractions_within_standard_errors():

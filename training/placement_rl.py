@@ -17,8 +17,10 @@ memoised, and the reward is
 
 .. math:: r(a) = \mathrm{acc}(a) - \lambda\,\text{overhead}(a) \quad(\text{overhead as a fraction of parameters}).
 
-REINFORCE with a moving-average baseline :math:`b`:
-:math:`\theta \leftarrow \theta + \eta\,(r - b)\sum_t \nabla_\theta \log \pi(a_t\mid s_t)` (Adam).
+REINFORCE with a moving-average baseline :math:`b` and an entropy bonus (weight
+``entropy``, keeps the policy exploring: rewards of nearby placements differ by
+little, and without it the policy settles after a few episodes):
+:math:`\theta \leftarrow \theta + \eta\,\nabla_\theta\big[(r - b)\sum_t \log \pi(a_t\mid s_t) + \epsilon \sum_t H(\pi(\cdot\mid s_t))\big]` (Adam).
 The result is the best placement seen.  All randomness comes from ``seed``, so a
 search is reproducible.  The paper's agent (state, reward, algorithm) is not
 published in detail: this one is reconstructed.
@@ -49,7 +51,7 @@ N_FEATURES = 10
 class PlacementSearch(Serialisable):
     """``episodes`` REINFORCE episodes; ``lr`` (Adam); ``hidden`` units of the policy; ``penalty`` ``lambda``
     (reward per unit of parameter-overhead fraction); ``budget_pct`` the parameter budget in %;
-    ``baseline_decay`` of the moving-average baseline; ``seed``."""
+    ``baseline_decay`` of the moving-average baseline; ``entropy`` bonus weight; ``seed``."""
 
     episodes: int = 30
     lr: float = 0.05
@@ -57,6 +59,7 @@ class PlacementSearch(Serialisable):
     penalty: float = 0.5
     budget_pct: float = 5.0
     baseline_decay: float = 0.8
+    entropy: float = 0.01
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -67,6 +70,7 @@ class PlacementSearch(Serialisable):
         require_number(n, "penalty", self.penalty, 0.0, None)
         require_number(n, "budget_pct", self.budget_pct, 0.0, 100.0, lo_open=True)
         require_number(n, "baseline_decay", self.baseline_decay, 0.0, 1.0, hi_open=True)
+        require_number(n, "entropy", self.entropy, 0.0, None)
         require_number(n, "seed", self.seed, 0, 2**62, integer=True)
 
 
@@ -135,6 +139,7 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
     for _ in range(config.episodes):
         used, prev = 0.0, 0.0
         logp = torch.zeros(())
+        ent = torch.zeros(())
         actions = []
         for t in range(n):
             s = static[t].clone()
@@ -144,6 +149,8 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
             if feasible:
                 a = bool(torch.rand((), generator=gen) < p.detach())
                 logp = logp + torch.log(p if a else 1 - p)
+                q = p.clamp(1e-6, 1 - 1e-6)
+                ent = ent - (q * torch.log(q) + (1 - q) * torch.log(1 - q))
             else:
                 a = False
             actions.append(a)
@@ -156,7 +163,7 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
         advantage = r - baseline
         if logp.requires_grad:
             opt.zero_grad()
-            (-advantage * logp).backward()
+            (-advantage * logp - config.entropy * ent).backward()
             opt.step()
     best = max(memo, key=lambda a: (score(a)[1], -sum(a)))
     with torch.no_grad():
