@@ -1,6 +1,8 @@
-"""Crossbar arrays: conductances + periphery (DAC, ADC, noise, bounds), reads, pulsed updates, tiling."""
+"""Crossbar arrays: conductances + periphery (DAC; ADC or sense amp; noise, bounds), reads, pulsed updates, tiling."""
 from .array import CrossbarArray
 from .config import IOConfig, UpdateConfig
+from .output_stage import OutputStage, majority, sense_amp_decisions
 from .schedule import UpdateRound, update_arrays
 
-__all__ = ["CrossbarArray", "IOConfig", "UpdateConfig", "UpdateRound", "update_arrays"]
+__all__ = ["CrossbarArray", "IOConfig", "UpdateConfig", "OutputStage", "sense_amp_decisions", "majority",
+           "UpdateRound", "update_arrays"]

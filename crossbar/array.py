@@ -15,6 +15,11 @@ An optional *reference* ``G_ref`` makes every read see ``W = G - G_ref``
 ``(rows, cols)``, or one shared reference column, shape ``(cols,)``: one
 reference cell per input line, subtracted from every output.  Updates pulse
 only ``G``.
+
+The forward read's output stage is pluggable (:class:`OutputStage`): the ADC
+of ``io`` (default), or a 1-bit sense amplifier per output line and input tile
+with its own threshold and comparison sign (:meth:`CrossbarArray.set_sense_amp`);
+input tiles are merged by ``sum`` (default) or ``majority`` of their 1-bit outputs.
 """
 from __future__ import annotations
 
@@ -26,11 +31,12 @@ import torch
 from xbarsim.devices import DeviceConfig, IdealDevice, SoftBounds, sample_cells
 from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, apply_pulse_counts, decay_and_diffuse, normal_matrix
 from xbarsim.devices.models import G_WRITE_NOISE
-from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM
+from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM, check_counter_range
 from xbarsim.devices.validation import require_number
 
 from .config import IOConfig, UpdateConfig
-from .kernels import finalize_output, plan_pulses, prepare_input, read_tiles
+from .kernels import TileUpdate, finalize_output, plan_pulses, prepare_input, read_tiles
+from .output_stage import OutputStage, sense_amp_decisions
 
 _NM_MODE = {"abs_max": 0, "none": 1, "constant": 2}
 
@@ -59,11 +65,12 @@ class CrossbarArray:
         update: pulse-train update settings.
         tile_rows, tile_cols: physical array size; larger matrices are tiled.
         seed: seeds the d2d sampling and every random stream.
+        output_stage: what ends each output line of a forward read (default: ADC, tiles summed).
     """
 
     def __init__(self, rows: int, cols: int, device: DeviceConfig | None = None, io: IOConfig | None = None,
                  update: UpdateConfig | None = None, seed: int = 0, backward_io: IOConfig | None = None,
-                 tile_rows: int = 512, tile_cols: int = 512) -> None:
+                 tile_rows: int = 512, tile_cols: int = 512, output_stage: OutputStage | None = None) -> None:
         require_number("CrossbarArray", "rows", rows, 1, None, integer=True)
         require_number("CrossbarArray", "cols", cols, 1, None, integer=True)
         require_number("CrossbarArray", "tile_rows", tile_rows, 1, None, integer=True)
@@ -75,11 +82,14 @@ class CrossbarArray:
         self.io = io if io is not None else IOConfig()
         self.backward_io = backward_io if backward_io is not None else self.io
         self.update_config = update if update is not None else UpdateConfig()
+        self.output_stage = output_stage if output_stage is not None else OutputStage()
         for name, val, cls in (("io", self.io, IOConfig), ("backward_io", self.backward_io, IOConfig),
-                               ("update", self.update_config, UpdateConfig)):
+                               ("update", self.update_config, UpdateConfig), ("output_stage", self.output_stage,
+                                                                              OutputStage)):
             if not isinstance(val, cls):
                 raise ValueError(f"CrossbarArray.{name} must be a {cls.__name__}, got {type(val).__name__}")
         self.rows, self.cols = int(rows), int(cols)
+        check_counter_range("CrossbarArray", "rows x cols", self.rows * self.cols)
         self.tile_rows, self.tile_cols = int(tile_rows), int(tile_cols)
         self.seed = int(seed)
         self._g = self.device.global_params()
@@ -92,13 +102,17 @@ class CrossbarArray:
         self.tiles = [(r0, min(r0 + self.tile_rows, self.rows), c0, min(c0 + self.tile_cols, self.cols))
                       for r0 in range(0, self.rows, self.tile_rows) for c0 in range(0, self.cols, self.tile_cols)]
         self._tile_table = np.array(self.tiles, dtype=np.int64).reshape(-1, 4)
-        self._last_tile_pulses = [0] * len(self.tiles)  # pulses per tile of the last update (a cost estimate)
+        #: pulses per tile of the last update; :mod:`xbarsim.crossbar.schedule` sizes row blocks by it
+        self.last_tile_pulses = [0] * len(self.tiles)
         self._dac_per_sample = {False: sum(c1 - c0 for (_, _, c0, c1) in self.tiles),
                                 True: sum(r1 - r0 for (r0, r1, _, _) in self.tiles)}
         self._io_args: dict = {}  # per direction: (IOConfig, read_tiles arguments) of the last read
         self._pulses = np.zeros((self.rows, self.cols), dtype=np.int64)
-        self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "updates": 0,
-                        "bm_repeats": 0, "pulse_total": 0, "cells_programmed": 0}
+        self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "sense_amp": 0, "updates": 0,
+                        "bm_repeats": 0, "pulse_total": 0, "cells_programmed": 0, "program_calls": 0}
+        self.n_input_tiles = -(-self.cols // self.tile_cols)
+        self._sa_threshold = np.zeros((self.n_input_tiles, self.rows), dtype=np.float32)
+        self._sa_sign = np.ones((self.n_input_tiles, self.rows), dtype=np.float32)
         self._rng = {"forward": 0, "backward": 0, "update": 0, "program": 0, "decay": 0}
         w0 = np.clip(0.0, self._cell[..., C_B_MIN], self._cell[..., C_B_MAX])
         self._w[...] = w0
@@ -143,6 +157,9 @@ class CrossbarArray:
 
         With a reference, programs ``G = W + G_ref``.  Write noise (if the device has
         any) is drawn for the read copy.  Returns how many weights were clipped.
+
+        Counters: each call is one program-and-verify pass over the whole array,
+        ``cells_programmed += rows * cols`` and ``program_calls += 1``.
         """
         w = self._check_matrix("weights", weights, (self.rows, self.cols)).astype(np.float64)
         if self._reference is not None:
@@ -151,6 +168,7 @@ class CrossbarArray:
         clipped = int(np.count_nonzero((w < lo) | (w > hi)))
         self._w[...] = np.clip(w, lo, hi)
         self._counts["cells_programmed"] += self.rows * self.cols
+        self._counts["program_calls"] += 1
         self._refresh_read()
         return clipped
 
@@ -194,15 +212,17 @@ class CrossbarArray:
 
     # ------------------------------------------------------------------ reads
     def _as_batch(self, name: str, a: Any, n: int) -> np.ndarray:
-        if type(a) is np.ndarray and a.dtype == np.float32 and a.ndim == 2 and a.shape[1] == n \
-                and a.flags.c_contiguous:
-            return a
-        a = np.asarray(a, dtype=np.float32)
-        if a.ndim == 1:
-            a = a[None, :]
-        if a.ndim != 2 or a.shape[1] != n:
-            raise ValueError(f"CrossbarArray: {name} must have shape (batch, {n}), got {np.shape(a)}")
-        return np.ascontiguousarray(a)
+        if not (type(a) is np.ndarray and a.dtype == np.float32 and a.ndim == 2 and a.shape[1] == n
+                and a.flags.c_contiguous):
+            a = np.asarray(a, dtype=np.float32)
+            if a.ndim == 1:
+                a = a[None, :]
+            if a.ndim != 2 or a.shape[1] != n:
+                raise ValueError(f"CrossbarArray: {name} must have shape (batch, {n}), got {np.shape(a)}")
+            a = np.ascontiguousarray(a)
+        if a.shape[0] * max(self.rows, self.cols) >= 1 << 32:  # counters b * n + j of the read noise
+            check_counter_range("CrossbarArray", f"{name} batch x max(rows, cols)", a.shape[0] * max(self.rows, self.cols))
+        return a
 
     def _fused_read_args(self, io: IOConfig, transposed: bool) -> tuple | None:
         """The periphery arguments of :func:`read_tiles` for ``io`` (cached; IOConfig is frozen), or None."""
@@ -310,8 +330,77 @@ class CrossbarArray:
         return out
 
     def forward(self, x: Any) -> np.ndarray:
-        """``y = W x`` for a batch ``x`` of shape (batch, cols) -> (batch, rows), float32."""
-        return self._tiled_read(self._as_batch("x", x, self.cols), transposed=False)
+        """``y = W x`` for a batch ``x`` of shape (batch, cols) -> (batch, rows), float32.
+
+        With a sense-amp output stage the result is the merged 1-bit decisions instead
+        (±1 for ``majority``; the vote count for ``sum``), see :class:`OutputStage`.
+        """
+        x = self._as_batch("x", x, self.cols)
+        if self.output_stage.kind == "sense_amp":
+            return self._sense_read(x)
+        return self._tiled_read(x, transposed=False)
+
+    # ------------------------------------------------------------ sense amps
+    def set_sense_amp(self, threshold: Any, sign: Any = None) -> None:
+        """Set the sense amplifiers' thresholds ``theta`` and comparison signs ``c`` (``+1``/``-1``).
+
+        Each has shape ``(rows,)`` (same for every input tile) or ``(n_input_tiles, rows)``;
+        ``sign=None`` means ``+1`` everywhere.  Thresholds may be ``±inf`` (constant output).
+        """
+        shape = (self.n_input_tiles, self.rows)
+        thr = np.asarray(threshold, dtype=np.float32)
+        if thr.shape not in (shape, (self.rows,)) or np.isnan(thr).any():
+            raise ValueError(f"CrossbarArray.set_sense_amp: threshold must have shape {shape} or ({self.rows},) "
+                             f"without NaN, got {thr.shape}")
+        sgn = np.ones(shape, dtype=np.float32) if sign is None else np.asarray(sign, dtype=np.float32)
+        if sgn.shape not in (shape, (self.rows,)) or not np.all(np.abs(sgn) == 1):
+            raise ValueError(f"CrossbarArray.set_sense_amp: sign must be ±1 with shape {shape} or ({self.rows},)")
+        self._sa_threshold[...] = thr
+        self._sa_sign[...] = sgn
+
+    @property
+    def sense_amp_threshold(self) -> np.ndarray:
+        """Thresholds ``(n_input_tiles, rows)`` of the sense amplifiers (copy)."""
+        return self._sa_threshold.copy()
+
+    @property
+    def sense_amp_sign(self) -> np.ndarray:
+        """Comparison signs ``(n_input_tiles, rows)`` of the sense amplifiers (copy)."""
+        return self._sa_sign.copy()
+
+    def _analog_current(self, x: np.ndarray, w: np.ndarray, io: IOConfig, stream: int, ctr: int) -> np.ndarray:
+        """One tile's analog output current ``s (W x_q + noise)`` in units of ``W x``: DAC and noise, no ADC."""
+        if io.perfect:
+            return matmul(x, w.T)
+        batch = x.shape[0]
+        xq = np.empty_like(x)
+        scale = np.zeros(batch, dtype=np.float64)
+        prepare_input(x, xq, scale, _NM_MODE[io.noise_management], io.nm_thres, np.ones(batch), io.inp_step,
+                      io.inp_bound, io.inp_noise, self.seed, stream, ctr * 16)
+        y = matmul(xq, w.T)
+        finalize_output(y, np.ones(batch, dtype=np.bool_), self._weight_noise_std(xq, w, False, io), io.out_noise,
+                        0.0, np.inf, self.seed, stream, ctr * 16, True)
+        y *= scale.astype(np.float32)[:, None]
+        return y
+
+    def _sense_read(self, x: np.ndarray) -> np.ndarray:
+        """Forward read ending in sense amplifiers; input tiles merged by ``output_stage.tile_merge``."""
+        w = self._read_weights()
+        ctr = self._rng["forward"]
+        self._rng["forward"] += 1
+        batch = x.shape[0]
+        votes = np.zeros((batch, self.rows), dtype=np.float32)
+        for t, (r0, r1, c0, c1) in enumerate(self.tiles):
+            k = c0 // self.tile_cols
+            cur = self._analog_current(np.ascontiguousarray(x[:, c0:c1]), w[r0:r1, c0:c1], self.io,
+                                       STREAM_FORWARD + _TILE_STREAMS * t, ctr)
+            votes[:, r0:r1] += sense_amp_decisions(cur, self._sa_threshold[k, r0:r1], self._sa_sign[k, r0:r1])
+        self._counts["forward_mvm"] += batch * len(self.tiles)
+        self._counts["dac"] += batch * self._dac_per_sample[False]
+        self._counts["sense_amp"] += batch * self.rows * self.n_input_tiles
+        if self.output_stage.tile_merge == "majority":
+            return np.where(votes >= 0, np.float32(1.0), np.float32(-1.0))
+        return votes
 
     def backward(self, d: Any) -> np.ndarray:
         """Transposed read ``z = W^T d`` for ``d`` (batch, rows) -> (batch, cols), float32.
@@ -340,7 +429,7 @@ class CrossbarArray:
         """
         return [plan_pulses(*args) for args in self.tile_update_args(x, d, lr)]
 
-    def tile_update_args(self, x: Any, d: Any, lr: float) -> list[tuple]:
+    def tile_update_args(self, x: Any, d: Any, lr: float) -> list[TileUpdate]:
         """Validate an update, advance the random streams, return :func:`plan_pulses` arguments per tile.
 
         The tiles' planning and pulsing may then run in any order or concurrently.
@@ -351,19 +440,20 @@ class CrossbarArray:
         step0 = self._rng["update"]
         self._rng["update"] += batch
         self._counts["updates"] += batch
-        out: list[tuple] = []
+        out: list[TileUpdate] = []
         if isinstance(self.device, IdealDevice):
             self._w -= np.float32(lr) * matmul(d.T, x)
         elif lr > 0:
             up = self.update_config
             single = len(self.tiles) == 1
             for t, (r0, r1, c0, c1) in enumerate(self.tiles):
-                out.append((
-                    self._w, self._w_read, self._cell, self._g,
-                    self._pw_up, self._pw_down, x if single else np.ascontiguousarray(x[:, c0:c1]),
-                    d if single else np.ascontiguousarray(d[:, r0:r1]), lr, float(self.device.dw_min),
-                    int(up.desired_bl), bool(up.update_management), bool(up.update_bl_management), self.seed,
-                    _TILE_STREAMS * t, step0, self._pulses, r0, c0))
+                out.append(TileUpdate(
+                    w=self._w, w_read=self._w_read, cell=self._cell, g=self._g, pw_up=self._pw_up,
+                    pw_down=self._pw_down, x=x if single else np.ascontiguousarray(x[:, c0:c1]),
+                    d=d if single else np.ascontiguousarray(d[:, r0:r1]), lr=lr, dw_min=float(self.device.dw_min),
+                    desired_bl=int(up.desired_bl), update_management=bool(up.update_management),
+                    update_bl_management=bool(up.update_bl_management), seed=self.seed,
+                    stream_offset=_TILE_STREAMS * t, step0=step0, counts=self._pulses, r0=r0, c0=c0))
         return out
 
     def check_update_args(self, x: Any, d: Any, lr: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -379,7 +469,7 @@ class CrossbarArray:
         """Second half of :meth:`update`, after its jobs ran: counters, decay/diffusion; returns the pulses."""
         total = sum(job.pulses for job in jobs)
         if len(jobs) == len(self.tiles):
-            self._last_tile_pulses = [job.pulses for job in jobs]
+            self.last_tile_pulses = [job.pulses for job in jobs]
         self._counts["pulse_total"] += total
         self._post_update()
         self._invalidate()
@@ -413,6 +503,7 @@ class CrossbarArray:
         n_arr = np.broadcast_to(np.asarray(n, dtype=np.int64), (self.rows, self.cols))
         if np.any(n_arr < 0):
             raise ValueError("CrossbarArray.apply_pulses: n must be >= 0")
+        check_counter_range("CrossbarArray.apply_pulses", "pulses per cell n", int(n_arr.max(initial=0)))
         counts = np.where(up_mask, n_arr, -n_arr).astype(np.int64)
         self._rng["update"] += 1
         apply_pulse_counts(self._w, self._w_read, counts, self._cell, self._g, self._pw_up, self._pw_down,
@@ -423,7 +514,8 @@ class CrossbarArray:
     # --------------------------------------------------------------- counters
     @property
     def counters(self) -> dict:
-        """Operation counters: MVMs (per tile), DAC/ADC conversions, updates, pulses per cell."""
+        """Operation counters: MVMs (per tile), DAC/ADC conversions, sense-amp decisions, updates, pulses per
+        cell, programmed cells and programming calls."""
         out: dict[str, Any] = dict(self._counts)
         out["pulses"] = self._pulses
         return out
@@ -437,7 +529,8 @@ class CrossbarArray:
     def config_dict(self) -> dict:
         return {"rows": self.rows, "cols": self.cols, "device": self.device.to_dict(), "io": self.io.to_dict(),
                 "backward_io": self.backward_io.to_dict(), "update": self.update_config.to_dict(),
-                "tile_rows": self.tile_rows, "tile_cols": self.tile_cols, "seed": self.seed}
+                "tile_rows": self.tile_rows, "tile_cols": self.tile_cols, "seed": self.seed,
+                "output_stage": self.output_stage.to_dict()}
 
     def state_dict(self) -> dict:
         """Everything needed to resume bit-identically (copies)."""
@@ -450,6 +543,8 @@ class CrossbarArray:
             "pulses": self._pulses.copy(),
             "counters": dict(self._counts),
             "rng": dict(self._rng),
+            "sense_amp_threshold": self._sa_threshold.copy(),
+            "sense_amp_sign": self._sa_sign.copy(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -466,6 +561,8 @@ class CrossbarArray:
         self._pulses[...] = state["pulses"]
         self._counts.update({k: int(v) for k, v in state["counters"].items()})
         self._rng.update({k: int(v) for k, v in state["rng"].items()})
+        if "sense_amp_threshold" in state:
+            self.set_sense_amp(state["sense_amp_threshold"], state["sense_amp_sign"])
         self._invalidate()
 
     @classmethod
@@ -474,7 +571,7 @@ class CrossbarArray:
         arr = cls(cfg["rows"], cfg["cols"], device=DeviceConfig.from_dict(cfg["device"]),
                   io=IOConfig.from_dict(cfg["io"]), update=UpdateConfig.from_dict(cfg["update"]), seed=cfg["seed"],
                   backward_io=IOConfig.from_dict(cfg["backward_io"]), tile_rows=cfg["tile_rows"],
-                  tile_cols=cfg["tile_cols"])
+                  tile_cols=cfg["tile_cols"], output_stage=OutputStage.from_dict(cfg.get("output_stage", {})))
         arr.load_state_dict(state)
         return arr
 

@@ -39,19 +39,33 @@ class IOConfig(Serialisable):
     ``perfect=True`` skips all of it: ``y = W x`` exactly.
     """
 
+    #: skip the periphery: ``y = W x`` exactly
     perfect: bool = False
+    #: DAC input range ``[-inp_bound, inp_bound]`` (normalised input units)
     inp_bound: float = 1.0
+    #: DAC step as a fraction of the full range ``2 inp_bound`` (1/126: 7 bits; aihwkit default)
     inp_res: float = 1.0 / 126.0
+    #: std of Gaussian noise added to each DAC output (normalised input units)
     inp_noise: float = 0.0
+    #: ADC output range ``[-out_bound, out_bound]`` (weight x input units)
     out_bound: float = 12.0
+    #: ADC step as a fraction of the full range ``2 out_bound`` (1/510: 9 bits; aihwkit default)
     out_res: float = 1.0 / 510.0
+    #: std of Gaussian noise added to each analog output before the ADC (weight x input units)
     out_noise: float = 0.06
+    #: weight (read) noise scale, meaning set by ``w_noise_type`` (weight units)
     w_noise: float = 0.0
+    #: ``none``, ``additive_constant`` or ``pcm_read`` (see step 3)
     w_noise_type: str = "none"
+    #: input scaling before the DAC: ``abs_max``, ``constant`` (``nm_thres``) or ``none``
     noise_management: str = "abs_max"
+    #: the scale of ``constant`` noise management (normalised input units)
     nm_thres: float = 0.0
+    #: ``iterative`` (forward reads only) or ``none``
     bound_management: str = "iterative"
+    #: largest total input reduction of bound management (dimensionless)
     max_bm_factor: float = 1000.0
+    #: bound management stops once the input step would exceed this resolution (dimensionless)
     max_bm_res: float = 0.25
 
     def __post_init__(self) -> None:
@@ -104,8 +118,11 @@ class UpdateConfig(Serialisable):
     clips) and ``E[dW] = -lr d^T x`` near ``w = 0``.
     """
 
+    #: the longest pulse train, in slots (aihwkit default 31)
     desired_bl: int = 31
+    #: balance the x- and d-side probabilities (``A``, ``B`` above)
     update_management: bool = True
+    #: shorten the train to ``ceil(k)`` slots when fewer suffice
     update_bl_management: bool = True
 
     def __post_init__(self) -> None:

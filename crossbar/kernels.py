@@ -8,6 +8,7 @@ number of threads.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -18,26 +19,6 @@ from numba.extending import intrinsic
 from xbarsim.devices.kernels import noise_scalars, pulse_once_flat, specialise
 from xbarsim.devices.models import G_MODEL, G_WRITE_NOISE
 from xbarsim.devices.rng import STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal, rand64
-
-def serial_and_parallel(py_func):
-    """Compile ``py_func`` twice: serial (``prange`` runs as ``range``) and parallel.
-
-    Launching numba's thread pool costs tens of microseconds, more than the whole
-    work of a batch-10 read of a small layer, so callers pick the variant by work
-    size.  The copies get distinct qualified names so their on-disk caches differ.
-    """
-    import types as _pytypes
-
-    def clone(suffix):
-        f = _pytypes.FunctionType(py_func.__code__, py_func.__globals__, py_func.__name__ + suffix,
-                                  py_func.__defaults__, py_func.__closure__)
-        f.__qualname__ = py_func.__qualname__ + suffix
-        f.__doc__ = py_func.__doc__
-        return f
-
-    return (numba.njit(cache=True, nogil=True)(clone("_serial")),
-            numba.njit(cache=True, nogil=True, parallel=True)(clone("_parallel")))
-
 
 PARALLEL_MIN_WORK = 1 << 16  # elements (reads) or samples x lines (bit drawing) that repay numba's threads
 PREFETCH_AHEAD = 16  # pulses
@@ -543,8 +524,7 @@ def _mvm_cols(dq, w, r0, r1, c0, c1, active, z):
         i += 1
 
 
-@numba.njit(cache=True, nogil=True)
-def read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound, inp_noise, out_noise, out_step,
+def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound, inp_noise, out_noise, out_step,
                out_bound, bound_management, bm_limit, seed, stream, tile_streams, ctr, out):
     r"""A whole read of a tiled array in one call: every tile through its own periphery.
 
@@ -640,12 +620,63 @@ def read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound, 
                 out[b, o0 + o] += y[b, o] * f
     return adc, repeats
 
-prepare_input_serial, prepare_input_parallel = serial_and_parallel(_prepare_input)
-finalize_output_serial, finalize_output_parallel = serial_and_parallel(_finalize_output)
-
-
-coincidence_lists_serial, coincidence_lists_parallel = serial_and_parallel(_coincidence_lists)
+read_tiles = specialise(_read_tiles, False)
+prepare_input_serial, prepare_input_parallel = specialise(_prepare_input, False), specialise(_prepare_input, True)
+finalize_output_serial, finalize_output_parallel = (specialise(_finalize_output, False),
+                                                    specialise(_finalize_output, True))
+coincidence_lists_serial, coincidence_lists_parallel = (specialise(_coincidence_lists, False),
+                                                        specialise(_coincidence_lists, True))
 PARALLEL_MIN_PULSES = 1 << 15
+
+
+class TileUpdate(NamedTuple):
+    """The arguments of :func:`plan_pulses` for one tile, by name (made by ``CrossbarArray.tile_update_args``).
+
+    ``w``, ``w_read``, ``cell`` and ``counts`` are the whole array's; ``x`` and ``d``
+    the tile's columns and rows; ``(r0, c0)`` the tile's origin.
+    """
+
+    w: np.ndarray
+    w_read: np.ndarray
+    cell: np.ndarray
+    g: np.ndarray
+    pw_up: np.ndarray
+    pw_down: np.ndarray
+    x: np.ndarray
+    d: np.ndarray
+    lr: float
+    dw_min: float
+    desired_bl: int
+    update_management: bool
+    update_bl_management: bool
+    seed: int
+    stream_offset: int
+    step0: int
+    counts: np.ndarray
+    r0: int
+    c0: int
+
+
+class PulseArgs(NamedTuple):
+    """The leading arguments of :func:`_apply_coincidences` / :func:`_apply_blocks` (one tile's pulse phase)."""
+
+    w: np.ndarray
+    w_read: np.ndarray
+    cell: np.ndarray
+    g: np.ndarray
+    pw_up: np.ndarray
+    pw_down: np.ndarray
+    x: np.ndarray
+    d: np.ndarray
+    dbits: np.ndarray
+    slot_ptr: np.ndarray
+    slot_col: np.ndarray
+    seed: int
+    stream_offset: int
+    step0: int
+    counts: np.ndarray
+    r0: int
+    c0: int
 
 
 class PulseJob:
@@ -658,7 +689,7 @@ class PulseJob:
 
     __slots__ = ("args", "model", "pulses", "rows")
 
-    def __init__(self, args: tuple, model: int, pulses: int, rows: int) -> None:
+    def __init__(self, args: PulseArgs | None, model: int, pulses: int, rows: int) -> None:
         self.args = args
         self.model = model
         self.pulses = pulses
@@ -698,14 +729,16 @@ def plan_pulses(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl
     ``workqueue`` layer aborts the process when two threads launch at once.
     """
     if x.shape[0] == 0:
-        return PulseJob((), 0, 0, d.shape[1])
+        return PulseJob(None, 0, 0, d.shape[1])
     if parallel is None:
         parallel = x.shape[0] * (x.shape[1] + d.shape[1]) >= PARALLEL_MIN_WORK
     lists = coincidence_lists_parallel if parallel else coincidence_lists_serial
     dbits, slot_ptr, slot_col, n = lists(x, d, lr, dw_min, desired_bl, update_management, update_bl_management,
                                          seed, stream_offset, step0)
-    return PulseJob((w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset,
-                     step0, counts, r0, c0), int(g[G_MODEL]), int(n), d.shape[1])
+    args = PulseArgs(w=w, w_read=w_read, cell=cell, g=g, pw_up=pw_up, pw_down=pw_down, x=x, d=d, dbits=dbits,
+                     slot_ptr=slot_ptr, slot_col=slot_col, seed=seed, stream_offset=stream_offset, step0=step0,
+                     counts=counts, r0=r0, c0=c0)
+    return PulseJob(args, int(g[G_MODEL]), int(n), d.shape[1])
 
 
 def prepare_input(x, *args):

@@ -63,11 +63,11 @@ class _Tile:
 
     __slots__ = ("args", "job", "lock", "bounds", "claimed")
 
-    def __init__(self, args: tuple, expected_pulses: int) -> None:
+    def __init__(self, args: kernels.TileUpdate, expected_pulses: int) -> None:
         self.args = args
         self.job = None
         self.lock = threading.Lock()
-        rows = args[7].shape[1]  # the tile's d
+        rows = args.d.shape[1]
         blocks = max(1, min(rows, round(expected_pulses / BLOCK_PULSES)))
         self.bounds = np.array([rows * b // blocks for b in range(blocks + 1)], dtype=np.int64)
         self.claimed = np.zeros(1, dtype=np.int64)  # blocks taken, advanced atomically by the kernel
@@ -117,7 +117,7 @@ class UpdateRound:
         self._queue(key, array, targs)
 
     def _queue(self, key: int, array: Any, targs: list) -> None:
-        tiles = [_Tile(args, array._last_tile_pulses[t]) for t, args in enumerate(targs)]
+        tiles = [_Tile(args, array.last_tile_pulses[t]) for t, args in enumerate(targs)]
         with self._cond:
             self._arrays[key] = array
             self._tiles[key] = tiles
@@ -196,7 +196,7 @@ def update_arrays(items: Iterable[tuple[Any, Any, Any, float]], threads: int | N
     """
     items = list(items)
     threads = numba.get_num_threads() if threads is None else int(threads)
-    expected = [e for it in items for e in it[0]._last_tile_pulses]
+    expected = [e for it in items for e in it[0].last_tile_pulses]
     if threads >= 2 and expected and min(expected) < kernels.PARALLEL_MIN_PULSES:
         return UpdateRound(items, threads).wait_all()
     arrays, tile_args = _validated(items)

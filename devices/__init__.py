@@ -3,6 +3,7 @@
 ``xbarsim.devices`` imports nothing from the rest of xbarsim, and importing it
 changes no process-wide setting (see :func:`xbarsim.configure_threads`).
 """
+from .binary_cell import BinaryCellConfig
 from .models import (ConstantStep, DeviceConfig, ExpStep, IdealDevice, LinearStep, PiecewiseStep, PowStep,
                      PulsedDevice, SoftBounds, device_from_name, device_names)
 from .population import nominal_num_states, sample_cells, stuck_mask
@@ -10,6 +11,7 @@ from .response import pulse_response
 from .symmetry import measure_symmetry_point, symmetry_point
 
 __all__ = [
+    "BinaryCellConfig",
     "DeviceConfig", "PulsedDevice", "IdealDevice", "ConstantStep", "LinearStep", "SoftBounds", "ExpStep",
     "PowStep", "PiecewiseStep", "device_from_name", "device_names", "sample_cells", "stuck_mask",
     "nominal_num_states", "symmetry_point", "measure_symmetry_point", "pulse_response",

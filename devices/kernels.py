@@ -12,7 +12,12 @@ A pulse in direction ``up`` (True: potentiation) changes ``w`` by the model's st
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
+import threading
+import types as _pytypes
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -140,29 +145,69 @@ def noise_scalars(g):
 
 _SPECIALISED: dict = {}
 
+#: Held around every launch of a parallel build made by :func:`specialise`.  numba's
+#: ``workqueue`` threading layer is not thread-safe: two Python threads launching
+#: parallel regions at once abort the process ("Concurrent access has been
+#: detected").  With the lock, users of separate arrays in separate threads
+#: serialise only those launches; serial builds (``nogil``) still run side by side.
+PARALLEL_LOCK = threading.RLock()
+
+# Files whose numba functions get compiled into other files' kernels (inlined or
+# called).  numba's on-disk cache checks only the stamp of the file that defines
+# a kernel, so their hash is part of every specialised build's name: a change to
+# the device physics or the generator gets new cache entries instead of stale ones.
+_PHYSICS_SOURCES = ("kernels.py", "models.py", "rng.py")
+
+
+@functools.lru_cache(maxsize=None)
+def _source_fingerprint(defining_file: str) -> str:
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for path in sorted({here / name for name in _PHYSICS_SOURCES} | {Path(defining_file).resolve()}):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:10]
+
+
+class _Locked:
+    """A parallel build, launched under :data:`PARALLEL_LOCK`."""
+
+    __slots__ = ("dispatcher",)
+
+    def __init__(self, dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def __call__(self, *args):
+        with PARALLEL_LOCK:
+            return self.dispatcher(*args)
+
 
 def specialise(py_func, parallel: bool, **constants):
-    """numba build of ``py_func`` with some module globals bound to constants.
+    """numba build of ``py_func``: serial or parallel, some module globals bound to constants.
 
-    Binding ``MODEL`` makes the device model a compile-time constant, so the step
-    code of the other models is eliminated: the generic build, which dispatches on a
-    runtime model id, was measured 3-5x slower per pulse.  Builds are made on first
-    use, kept per (function, flags, constants), and cached on disk under distinct names.
-    They release the GIL, so independent calls can run in Python threads.
+    The one specialisation helper of the project.  Binding ``MODEL`` makes the
+    device model a compile-time constant, so the step code of the other models is
+    eliminated: the generic build, which dispatches on a runtime model id, was
+    measured 3-5x slower per pulse.  The serial build of a ``prange`` kernel runs
+    it as ``range`` (launching numba's threads costs tens of microseconds, more
+    than a small read).  Builds are made once per (function, flags, constants),
+    release the GIL, are cached on disk under names that carry the physics
+    sources' fingerprint, and parallel builds run under :data:`PARALLEL_LOCK`.
     """
-    import types as _pytypes
     key = (py_func.__module__, py_func.__qualname__, parallel, tuple(sorted(constants.items())))
     fn = _SPECIALISED.get(key)
     if fn is None:
         suffix = "_" + ("par" if parallel else "ser") + "".join(f"_{k}{v}" for k, v in sorted(constants.items()))
-        glb = dict(py_func.__globals__)
-        glb.update(constants)
+        suffix += "_" + _source_fingerprint(py_func.__code__.co_filename)
+        # without constants the clone shares the live module globals (names defined later resolve)
+        glb = {**py_func.__globals__, **constants} if constants else py_func.__globals__
         clone = _pytypes.FunctionType(py_func.__code__, glb, py_func.__name__ + suffix, py_func.__defaults__,
                                       py_func.__closure__)
         clone.__qualname__ = py_func.__qualname__ + suffix
         clone.__doc__ = py_func.__doc__
         clone.__module__ = py_func.__module__
         fn = numba.njit(cache=True, nogil=True, parallel=parallel)(clone)
+        if parallel:
+            fn = _Locked(fn)
         _SPECIALISED[key] = fn
     return fn
 
@@ -229,8 +274,7 @@ def _alternating_pulses(w, cell, g, pw_up, pw_down, n_pairs, n_average, seed, st
     return mean
 
 
-@numba.njit(cache=True, parallel=True)
-def decay_and_diffuse(w, cell, seed, step):
+def _decay_and_diffuse(w, cell, seed, step):
     r"""One decay/diffusion call: ``w <- w * decay + diffusion * xi``, clipped to the bounds.
 
     ``decay = 1 - 1/lifetime`` per call (aihwkit applies it after each mini-batch).
@@ -247,8 +291,7 @@ def decay_and_diffuse(w, cell, seed, step):
             w[i, j] = x
 
 
-@numba.njit(cache=True, parallel=True)
-def normal_matrix(seed, stream, step, rows, cols):
+def _normal_matrix(seed, stream, step, rows, cols):
     """A (rows, cols) matrix of N(0,1) deviates from the counter-based generator."""
     key = make_key(seed, stream, step)
     out = np.empty((rows, cols), dtype=np.float64)
@@ -256,6 +299,16 @@ def normal_matrix(seed, stream, step, rows, cols):
         for j in range(cols):
             out[i, j] = normal(key, i * cols + j, 0)
     return out
+
+
+def decay_and_diffuse(w, cell, seed, step):
+    """Parallel :func:`_decay_and_diffuse`."""
+    return specialise(_decay_and_diffuse, True)(w, cell, seed, step)
+
+
+def normal_matrix(seed, stream, step, rows, cols):
+    """Parallel :func:`_normal_matrix`."""
+    return specialise(_normal_matrix, True)(seed, stream, step, rows, cols)
 
 
 def apply_pulse_counts(w, w_read, n_pulses, cell, g, *args):

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .validation import require_bool, require_number
+from .validation import Serialisable, require_bool, require_number
 
 # model identifiers understood by xbarsim.devices.kernels.pulse_once
 MODEL_IDEAL = 0
@@ -54,8 +54,12 @@ _REGISTRY: dict[str, type["DeviceConfig"]] = {}
 
 
 @dataclass(frozen=True)
-class DeviceConfig:
-    """Base of every device configuration (frozen, validated, serialisable)."""
+class DeviceConfig(Serialisable):
+    """Base of every device configuration (frozen, validated, serialisable).
+
+    ``to_dict`` adds a ``type`` key and ``from_dict`` dispatches on it, so a stored
+    device comes back as the same model; unknown fields raise, naming them.
+    """
 
     model_id: ClassVar[int] = -1
     pulsed: ClassVar[bool] = True
@@ -79,14 +83,11 @@ class DeviceConfig:
         name = d.pop("type", None)
         if name not in _REGISTRY:
             raise ValueError(f"device type {name!r} is unknown; choose one of {sorted(_REGISTRY)}")
+        _REGISTRY[name].check_keys(d)
         return _REGISTRY[name](**d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
-
-    def replace(self, **changes: Any) -> "DeviceConfig":
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
 
     # -- kernel interface ------------------------------------------------
     def global_params(self) -> np.ndarray:

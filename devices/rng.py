@@ -26,6 +26,19 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _S30, _S27, _S31, _S11, _S32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11), np.uint64(32)
 _INV53 = 1.0 / 9007199254740992.0  # 2**-53
 
+#: ``index`` and ``k`` of :func:`rand64` each take 32 bits; past that, two different
+#: draws would share one counter and silently reuse a random number.
+COUNTER_LIMIT = 2**32
+
+
+def check_counter_range(owner: str, what: str, count: int) -> None:
+    """Raise ``ValueError`` if ``count`` counters (``0 .. count-1``) exceed the 32-bit index range."""
+    if count > COUNTER_LIMIT:
+        raise ValueError(f"{owner}: {what} = {count} exceeds the counter-based generator's index range "
+                         f"(2**32 = {COUNTER_LIMIT}); random numbers would repeat. Split the work "
+                         f"(smaller batches or arrays)")
+
+
 # stream identifiers: one per purpose, so streams never overlap
 STREAM_X_BITS = 1
 STREAM_D_BITS = 2

@@ -19,15 +19,24 @@ class Serialisable:
     returns a copy with some fields changed, validated again by ``__post_init__``.
     """
 
+    #: the name error messages use (default: the class name)
+    config_name = ""
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     @classmethod
-    def from_dict(cls, d: dict) -> Any:
+    def check_keys(cls, d: dict) -> None:
+        """Raise ``ValueError`` naming every key of ``d`` that is not a field."""
         known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}; known: {sorted(known)}")
+            raise ValueError(f"{cls.config_name or cls.__name__} has no field(s) {sorted(unknown)}; "
+                             f"known: {sorted(known)}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Any:
+        cls.check_keys(d)
         return cls(**d)
 
     def replace(self, **changes: Any) -> Any:

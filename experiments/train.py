@@ -39,7 +39,7 @@ from torch import nn
 
 from xbarsim.crossbar import IOConfig, UpdateConfig
 from xbarsim.devices import device_from_name, device_names
-from xbarsim.devices.validation import require_bool, require_choice, require_number
+from xbarsim.devices.validation import Serialisable, require_bool, require_choice, require_number
 from xbarsim.experiments.train_presets import PRESETS
 from xbarsim.mapping import AnalogConfig, AnalogLayer, convert_to_analog
 from xbarsim.training import AnalogSGD, MLPStep, convert_to_hwa, program
@@ -53,7 +53,8 @@ REFERENCE_PLACEMENTS = ("per_weight", "shared_column")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Serialisable):
+    config_name = "train"
     """Everything that defines one training run (JSON round-trip via to_dict/from_dict).
 
     ``device_params``, ``io_params`` and ``update_params`` override fields of the
@@ -131,16 +132,6 @@ class TrainConfig:
         d["hidden"] = list(self.hidden)
         return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"train has no parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
 
 
 def _replace_fields(obj: Any, changes: dict, label: str) -> Any:

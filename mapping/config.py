@@ -21,13 +21,15 @@ attributes.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from xbarsim.crossbar import IOConfig, UpdateConfig
 from xbarsim.devices import ConstantStep, DeviceConfig
+from xbarsim.devices.validation import Serialisable
+
+from .provider import ArrayProvider, OwnArray, provider_from_dict
 
 __all__ = ["AnalogConfig"]
 
@@ -43,7 +45,7 @@ def _require_tile(name: str, value: Any) -> None:
 
 
 @dataclass(frozen=True)
-class AnalogConfig:
+class AnalogConfig(Serialisable):
     """Placement of one layer on a crossbar array.
 
     Parameters
@@ -73,6 +75,13 @@ class AnalogConfig:
     programming_noise:
         Hardware-aware training only: relative std :math:`\\sigma_p` of the
         one-off programming error applied by ``xbarsim.training.program``.
+    array_provider:
+        Where the layer's matrix is stored (:mod:`xbarsim.mapping.provider`).
+        ``None`` (default): one :class:`xbarsim.crossbar.CrossbarArray` per layer,
+        built from this config.  An :class:`xbarsim.mapping.ArrayBank`: every layer
+        whose config holds the same bank draws its weights from its shared physical
+        arrays (inference only).  ``to_dict`` stores the bank's description;
+        ``from_dict`` builds a fresh, empty bank from it.
     """
 
     device: DeviceConfig = field(default_factory=ConstantStep)
@@ -84,6 +93,7 @@ class AnalogConfig:
     analog_bias: bool = False
     hwa_weight_noise: float = 0.0
     programming_noise: float = 0.0
+    array_provider: Optional[ArrayProvider] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, DeviceConfig):
@@ -102,12 +112,11 @@ class AnalogConfig:
             raise ValueError(f"AnalogConfig.analog_bias must be True or False, got {self.analog_bias!r}")
         _require_nonnegative("hwa_weight_noise", self.hwa_weight_noise)
         _require_nonnegative("programming_noise", self.programming_noise)
+        if self.array_provider is not None and not isinstance(self.array_provider, ArrayProvider):
+            raise ValueError(f"AnalogConfig.array_provider must be None or a xbarsim.mapping.ArrayProvider "
+                             f"(OwnArray, ArrayBank), got {self.array_provider!r}")
 
     # ------------------------------------------------------------------
-    def replace(self, **changes: Any) -> "AnalogConfig":
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
     @property
     def effective_backward_io(self) -> IOConfig:
         """The periphery actually used by the backward read."""
@@ -118,9 +127,14 @@ class AnalogConfig:
         return dict(device=self.device, io=self.io, update=self.update, backward_io=self.backward_io,
                     tile_rows=self.tile_rows, tile_cols=self.tile_cols)
 
+    @property
+    def provider(self) -> ArrayProvider:
+        """The provider actually used (``OwnArray()`` when ``array_provider`` is ``None``)."""
+        return OwnArray() if self.array_provider is None else self.array_provider
+
     def to_dict(self) -> dict:
         """Plain (JSON-able) dict; inverse of :meth:`from_dict`."""
-        return {
+        out = {
             "device": self.device.to_dict(),
             "io": self.io.to_dict(),
             "backward_io": None if self.backward_io is None else self.backward_io.to_dict(),
@@ -131,14 +145,14 @@ class AnalogConfig:
             "hwa_weight_noise": self.hwa_weight_noise,
             "programming_noise": self.programming_noise,
         }
+        if self.array_provider is not None:  # absent key = default, so older dicts stay identical
+            out["array_provider"] = self.array_provider.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "AnalogConfig":
         d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"AnalogConfig has no field(s) {unknown}; known: {sorted(known)}")
+        cls.check_keys(d)
         if isinstance(d.get("device"), dict):
             d["device"] = DeviceConfig.from_dict(d["device"])
         if isinstance(d.get("io"), dict):
@@ -147,4 +161,6 @@ class AnalogConfig:
             d["backward_io"] = IOConfig.from_dict(d["backward_io"])
         if isinstance(d.get("update"), dict):
             d["update"] = UpdateConfig.from_dict(d["update"])
+        if isinstance(d.get("array_provider"), dict):
+            d["array_provider"] = provider_from_dict(d["array_provider"])
         return cls(**d)

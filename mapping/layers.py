@@ -154,8 +154,8 @@ class AnalogLayer(nn.Module):
         self.out_size = out_size
         self.analog_bias = bool(bias and config.analog_bias)
         self.analog_ctx = nn.Parameter(torch.empty(0))
-        self.array = CrossbarArray(out_size, fan_in + int(self.analog_bias), seed=self.seed,
-                                   **config.array_kwargs())
+        self.array = config.provider.array_for(out_size, fan_in + int(self.analog_bias), self.seed,
+                                               config.array_kwargs())
         if bias and not self.analog_bias:
             self.bias = nn.Parameter(torch.empty(out_size))
         else:
@@ -249,6 +249,9 @@ class AnalogLayer(nn.Module):
             raise ValueError(f"checkpoint has analog_bias={state['analog_bias']} but this layer has "
                              f"analog_bias={self.analog_bias}")
         array_state = _torch_tree_to_numpy(state["array"])
+        if not isinstance(self.array, CrossbarArray):  # a provider's storage (e.g. BankedMatrix) loads itself
+            self.array.load_state_dict(array_state)
+            return
         array = CrossbarArray.from_state_dict(array_state)
         if (array.rows, array.cols) != (self.array.rows, self.array.cols):
             raise ValueError(f"checkpoint array is {array.rows}x{array.cols}, this layer's is "

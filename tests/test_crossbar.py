@@ -466,3 +466,29 @@ def test_update_arrays_without_pulse_work():
     np.testing.assert_allclose(ideal.get_weights(), -0.1 * d_ideal.T @ x, rtol=1e-5, atol=1e-7)
     assert soft.get_weights().tobytes() == w_soft.tobytes()
     assert soft.counters["updates"] == 3 and soft.counters["pulse_total"] == 0
+
+
+def test_counter_range_is_checked_instead_of_reusing_random_numbers():
+    from xbarsim.devices.rng import COUNTER_LIMIT, check_counter_range
+    check_counter_range("x", "n", COUNTER_LIMIT)  # counters 0 .. 2**32 - 1 all exist
+    with pytest.raises(ValueError, match=r"exceeds the counter-based generator's index range"):
+        check_counter_range("x", "n", COUNTER_LIMIT + 1)
+    arr = CrossbarArray(2, 2, device=SoftBounds(), seed=0)
+    with pytest.raises(ValueError, match=r"apply_pulses: pulses per cell n = 4294967297 exceeds"):
+        arr.apply_pulses(np.ones((2, 2), bool), np.full((2, 2), COUNTER_LIMIT + 1))
+    with pytest.raises(ValueError, match=r"rows x cols = 4294967298 exceeds"):
+        CrossbarArray(2, 2**31 + 1, device=IdealDevice())
+
+
+def test_specialised_builds_are_named_after_the_physics_sources(tmp_path):
+    """numba's disk cache sees only a kernel's own file; the build name must change with the physics files."""
+    from xbarsim.devices import kernels as dk
+    fake = tmp_path / "kernel_file.py"
+    fake.write_text("a = 1\n")
+    before = dk._source_fingerprint(str(fake))
+    dk._source_fingerprint.cache_clear()
+    fake.write_text("a = 2\n")
+    assert dk._source_fingerprint(str(fake)) != before
+    build = dk.specialise(dk._normal_matrix, True)
+    assert build.dispatcher.py_func.__qualname__.endswith(dk._source_fingerprint(dk._normal_matrix.__code__.co_filename))
+    assert dk.specialise(dk._normal_matrix, True) is build  # one build per (function, flags, constants)

@@ -155,28 +155,33 @@ def test_dataset_with_mismatched_label_count_is_rejected(tmp_path):
 # --------------------------------------------------------------------------- lookup order
 
 
-def test_lookup_order_data_dir_then_env_then_cache_then_system(tmp_path, monkeypatch, caplog, isolated_lookup):
-    explicit = tmp_path / "explicit"
+def test_lookup_order_env_then_cache_then_system(tmp_path, monkeypatch, isolated_lookup):
     env_root = tmp_path / "env"
     xdg = tmp_path / "xdg"
     monkeypatch.setenv("XBARSIM_DATA", str(env_root))
     monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
-    places = [
-        explicit / "fashion-mnist",
-        env_root / "fashion-mnist",
-        xdg / "xbarsim" / "fashion-mnist",
-        isolated_lookup,
-    ]
+    places = [env_root / "fashion-mnist", xdg / "xbarsim" / "fashion-mnist", isolated_lookup]
     for seed, place in enumerate(places):
         write_fake_dataset(place, seed=seed)
     for place in places:
-        caplog.clear()
-        assert find_dataset("fashion-mnist", data_dir=explicit).directory == place
-        assert ("holds no complete Fashion-MNIST" in caplog.text) == (place != places[0])
-        assert load_dataset("fashion-mnist", data_dir=explicit, subset_fallback=False).source == str(place)
+        assert find_dataset("fashion-mnist").directory == place
+        assert load_dataset("fashion-mnist", subset_fallback=False).source == str(place)
         for name in FILE_NAMES.values():
             (place / name).unlink()
+    assert not find_dataset("fashion-mnist").found
+
+
+def test_a_named_data_dir_is_the_only_place_searched(tmp_path, monkeypatch, isolated_lookup):
+    monkeypatch.setenv("XBARSIM_DATA", str(tmp_path / "env"))
+    write_fake_dataset(tmp_path / "env" / "fashion-mnist")  # would be found without a data_dir
+    explicit = tmp_path / "explicit"
     assert not find_dataset("fashion-mnist", data_dir=explicit).found
+    # neither another copy nor the shipped subset stands in for the folder the user named
+    with pytest.raises(FileNotFoundError, match="in the data_dir you named") as excinfo:
+        load_dataset("fashion-mnist", data_dir=explicit)
+    assert str(explicit / "fashion-mnist") in str(excinfo.value)
+    write_fake_dataset(explicit / "fashion-mnist", seed=3)
+    assert load_dataset("fashion-mnist", data_dir=explicit).source == str(explicit / "fashion-mnist")
 
 
 def test_cache_defaults_to_home_and_ignores_relative_xdg(tmp_path, monkeypatch):
@@ -215,11 +220,9 @@ def test_incomplete_copy_is_skipped_and_reported(tmp_path, caplog):
 def test_nothing_found_without_subset_lists_every_path_searched(tmp_path, monkeypatch, isolated_lookup):
     monkeypatch.setenv("XBARSIM_DATA", str(tmp_path / "env"))
     with pytest.raises(FileNotFoundError) as excinfo:
-        load_dataset("fashion-mnist", data_dir=tmp_path / "explicit", subset_fallback=False)
+        load_dataset("fashion-mnist", subset_fallback=False)
     message = str(excinfo.value)
     for path in [
-        tmp_path / "explicit" / "fashion-mnist",
-        tmp_path / "explicit",
         tmp_path / "env" / "fashion-mnist",
         tmp_path / "home" / ".cache" / "xbarsim" / "fashion-mnist",
         isolated_lookup,

@@ -213,9 +213,6 @@ def test_sigkill_mid_sweep_then_resume_loses_and_recomputes_nothing_finished(tmp
 
 def test_pulse_response_task_runs_through_the_sweep(tmp_path):
     """Wiring only (the physics is tested in devices): shapes, seeds, determinism."""
-    devices = pytest.importorskip("devices")
-    if not all(hasattr(devices, n) for n in ("pulse_response", "measure_symmetry_point", "device_from_name")):
-        pytest.skip("devices does not expose the pulse API yet")
     path = tmp_path / "pr.toml"
     path.write_text(textwrap.dedent("""
         output = "pr.h5"

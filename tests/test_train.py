@@ -1,5 +1,6 @@
 """The main job: `xbarsim train` end to end, its HDF5 output, and bit-identical resume."""
 import json
+import os
 
 import h5py
 import numpy as np
@@ -85,10 +86,32 @@ def test_bad_flags_get_clear_errors(argv, message, tmp_path, capsys):
     assert not (tmp_path / "x.h5").exists()
 
 
+def test_unwritable_out_and_empty_data_dir_are_one_line_errors(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permission bits: use a path under a file instead
+            out = tmp_path / "a_file" / "x.h5"
+            (tmp_path / "a_file").write_text("")
+        else:
+            out = locked / "x.h5"
+        assert main(["train", "--preset", "smoke", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "cannot write the results file" in err and "Traceback" not in err
+    finally:
+        locked.chmod(0o700)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--preset", "smoke", "--out", str(tmp_path / "y.h5"), "--data-dir", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert "in the data_dir you named" in err and "Traceback" not in err
+
+
 def test_config_round_trip():
     c = preset_config("default", device_params={"up_down": 0.3}, io_params={"out_noise": 0.0})
     assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
-    with pytest.raises(ValueError, match=r"train has no parameter\(s\) \['epoch'\]"):
+    with pytest.raises(ValueError, match=r"train has no field\(s\) \['epoch'\]"):
         TrainConfig.from_dict({"epoch": 3})
 
 

@@ -150,7 +150,7 @@ def test_sigkill_then_resume_recomputes_no_finished_point(tmp_path):
     finished = _complete(out)
     assert 2 <= len(finished) < 5, "the kill came after the whole run; nothing left to resume"
     rc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
-    assert rc.returncode == 0, rc.stderr[-2000:]
+    assert rc.returncode == 0, f"rc {rc.returncode}\n{rc.stdout[-2000:]}\n{rc.stderr[-3000:]}"
     after = _complete(out)
     assert len(after) == 5
     assert {k: after[k] for k in finished} == finished  # finished points were not run again

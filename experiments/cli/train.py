@@ -149,7 +149,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"xbarsim train: --seed must be >= 0, got {args.seed}", file=sys.stderr)
         return 2
     out_dir = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        if os.path.isdir(args.out):
+            raise IsADirectoryError(f"--out {args.out} is a directory; give a file name such as {args.out}/train.h5")
+        if not os.access(out_dir, os.W_OK):
+            raise PermissionError(f"--out {args.out}: cannot write in {out_dir}")
+    except OSError as exc:
+        print(f"xbarsim train: cannot write the results file: {exc}", file=sys.stderr)
+        return 2
     ckpt = args.out + ".ckpt.pt"
     if not args.resume and os.path.exists(args.out):
         os.remove(args.out)
@@ -169,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_train(config, seed=args.seed, progress=not args.no_progress, checkpoint_path=ckpt,
                            resume=args.resume, on_epoch=on_epoch)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # a missing dataset, a bad file, a full disk
         print(f"xbarsim train: {exc}", file=sys.stderr)
         return 2
     finished = time.time()

@@ -377,10 +377,10 @@ class DatasetLookup:
 
 
 def _search_dirs(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> list[tuple[Path, str]]:
-    places: list[tuple[Path, str]] = []
-    if data_dir is not None:
+    if data_dir is not None:  # a folder the user named is the only place looked at
         root = Path(data_dir).expanduser()
-        places += [(root / spec.name, "data_dir"), (root, "data_dir")]
+        return [(root / spec.name, "data_dir"), (root, "data_dir")]
+    places: list[tuple[Path, str]] = []
     env_root = os.environ.get(DATA_ROOT_ENV, "")
     if env_root:
         places.append((Path(env_root).expanduser() / spec.name, f"${DATA_ROOT_ENV}"))
@@ -408,8 +408,9 @@ def _files_in(spec: DatasetSpec, directory: Path) -> tuple[dict[str, Path], list
 def find_dataset(name: str = "fashion-mnist", data_dir: str | os.PathLike | None = None) -> DatasetLookup:
     """Find a complete local copy of ``name``; see the module docstring for the lookup order.
 
-    Only looks at file names; :func:`load_dataset` validates the contents. When
-    ``data_dir`` is given but the copy comes from elsewhere, a warning says so.
+    Only looks at file names; :func:`load_dataset` validates the contents. A
+    given ``data_dir`` is the only place searched: the fallback chain applies
+    only when no folder is named.
     """
     spec = dataset_spec(name)
     searched = []
@@ -420,10 +421,6 @@ def find_dataset(name: str = "fashion-mnist", data_dir: str | os.PathLike | None
         present, missing = _files_in(spec, directory)
         if not missing:
             searched.append(f"{directory} ({origin}): found")
-            if data_dir is not None and origin != "data_dir":
-                log.warning(
-                    "data_dir %s holds no complete %s copy; using %s (%s) instead", data_dir, spec.title, directory, origin
-                )
             return DatasetLookup(spec.name, directory, present, tuple(searched))
         if present:
             log.warning("incomplete %s copy in %s, missing %s; skipping it", spec.title, directory, ", ".join(missing))
@@ -680,9 +677,9 @@ def load_dataset(
 ) -> DatasetBundle:
     """Load MNIST or Fashion-MNIST into memory as a :class:`DatasetBundle`.
 
-    Looks the dataset up with :func:`find_dataset` (``data_dir``, then
-    ``$XBARSIM_DATA``, then the user cache, then the Debian package for
-    Fashion-MNIST). If no complete copy is found:
+    Looks the dataset up with :func:`find_dataset`: in ``data_dir`` alone when it
+    is given (its absence is then an error), else ``$XBARSIM_DATA``, then the user
+    cache, then the Debian package for Fashion-MNIST. If no complete copy is found:
 
     * ``allow_download=True``: download it into the user cache with
       :func:`download_dataset` (a failed download raises; there is no fallback);
@@ -705,7 +702,7 @@ def load_dataset(
         files = {role: directory / spec.files[role].file_name for role in _ROLES}
         arrays = _read_dataset_files(spec, files)
         source = str(directory)
-    elif subset_fallback and spec.subset_path is not None:
+    elif subset_fallback and spec.subset_path is not None and data_dir is None:
         arrays = load_subset(spec.subset_path)
         source, is_subset = f"subset:{spec.subset_path}", True
         log.info("%s lookup: %s", spec.title, "; ".join(lookup.searched))
@@ -714,7 +711,9 @@ def load_dataset(
             spec.title, len(arrays["train_labels"]), len(arrays["test_labels"]), _how_to_get(spec),
         )
     else:
-        note = " (subset_fallback=False, so the shipped subset was not used)" if spec.subset_path else ""
+        note = "" if not spec.subset_path else \
+            f" in the data_dir you named, {data_dir} (so nothing else was tried)" if data_dir is not None else \
+            " (subset_fallback=False, so the shipped subset was not used)"
         raise FileNotFoundError(
             f"{spec.title} not found{note}. Searched: "
             + "; ".join(lookup.searched)

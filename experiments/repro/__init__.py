@@ -6,5 +6,7 @@
 #: ``xbarsim repro NAME`` -> the module implementing it
 REPRODUCTIONS = {
     "zero-shifting": "xbarsim.experiments.repro.zero_shifting",
+    "bnn-split": "xbarsim.experiments.repro.bnn_split",
+    "basisn": "xbarsim.experiments.repro.basisn",
     "correctnet": "xbarsim.experiments.repro.correctnet",
 }

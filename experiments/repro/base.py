@@ -210,3 +210,13 @@ def cached_artifact(tag: str, key: dict, build: Callable[[], dict]) -> dict:
         torch.save(value, tmp)
         os.replace(tmp, path)
         return value
+
+
+def save_figure(fig, figures_dir: str | os.PathLike, name: str) -> list[Path]:
+    """Save ``fig`` as ``name.png`` (150 dpi) and ``name.pdf`` under ``figures_dir``; return both paths."""
+    paths = []
+    for ext in ("png", "pdf"):
+        path = Path(figures_dir) / f"{name}.{ext}"
+        fig.savefig(path, dpi=150 if ext == "png" else None, bbox_inches="tight")
+        paths.append(path)
+    return paths

@@ -138,7 +138,7 @@ from typing import Any
 
 import numpy as np
 
-from xbarsim.experiments.repro.base import cached_artifact
+from xbarsim.experiments.repro.base import cached_artifact, save_figure
 from xbarsim.experiments.sweeps.store import read_points
 from xbarsim.experiments.sweeps.tasks import Param, ParamSchema, Task
 
@@ -478,13 +478,6 @@ def summarize(h5_path: str | os.PathLike) -> dict:
 
 
 # --------------------------------------------------------------------------- figures
-def _save(fig, figures_dir: Path, name: str) -> list[Path]:
-    paths = []
-    for ext in ("png", "pdf"):
-        p = figures_dir / f"{name}.{ext}"
-        fig.savefig(p, dpi=150, bbox_inches="tight")
-        paths.append(p)
-    return paths
 
 
 _STYLE = {"clean": dict(color="k", ls="--"), "plain": dict(color="tab:red", marker="o"),
@@ -520,7 +513,7 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
             ax.grid(alpha=0.3)
         axes[0][-1].legend(fontsize=7, loc="lower left")
         fig.tight_layout()
-        paths += _save(fig, figures_dir, "accuracy_vs_sigma")
+        paths += save_figure(fig, figures_dir, "accuracy_vs_sigma")
         plt.close(fig)
 
         fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 3.6), squeeze=False)
@@ -543,7 +536,7 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
             ax.set_title(f"{model}, σ = {s:g}: green = RL placement, ▼ = greedy")
             ax.grid(alpha=0.3, axis="y")
         fig.tight_layout()
-        paths += _save(fig, figures_dir, "sensitivity_placement")
+        paths += save_figure(fig, figures_dir, "sensitivity_placement")
         plt.close(fig)
     if any(res["device"].values()):
         models_d = sorted(res["device"])
@@ -565,7 +558,7 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
             ax.set_title(f"{model}: programmed onto devices")
         axes[0][-1].legend(fontsize=7, loc="lower left")
         fig.tight_layout()
-        paths += _save(fig, figures_dir, "device_programming")
+        paths += save_figure(fig, figures_dir, "device_programming")
         plt.close(fig)
     return paths
 

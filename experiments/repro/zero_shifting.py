@@ -123,10 +123,10 @@ from typing import Any
 
 import numpy as np
 
+from xbarsim.experiments.repro.base import save_figure
 from xbarsim.experiments.sweeps.store import read_points
 from xbarsim.experiments.sweeps.tasks import Param, ParamSchema, Task
 
-EXPERIMENT = "zero-shifting"
 MODES = ("none", "zero", "symmetry_point")
 WEIGHT_HIST_EDGES = np.linspace(-1.5, 1.5, 301)  # 0.01 wide; every SoftBounds weight fits
 FIGURES = ("fig_a_device", "fig_b_accuracy_vs_asymmetry", "fig_c_weight_histograms", "fig_d_accuracy_vs_states")
@@ -376,15 +376,6 @@ _MODE_STYLE = {"none": dict(color="tab:red", marker="o", label="none (W = G)"),
                "symmetry_point": dict(color="tab:blue", marker="^", label="zero-shifting (ref = w*)")}
 
 
-def _save(fig, figures_dir: Path, name: str) -> list[Path]:
-    paths = []
-    for ext in ("png", "pdf"):
-        p = figures_dir / f"{name}.{ext}"
-        fig.savefig(p, dpi=150 if ext == "png" else None, bbox_inches="tight")
-        paths.append(p)
-    return paths
-
-
 def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> list[Path]:
     """Figures (a)-(d) as PNG and PDF, from the HDF5 file only (never simulates)."""
     import matplotlib
@@ -419,7 +410,7 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
     ax1.legend(fontsize=8)
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    paths += _save(fig, figures_dir, FIGURES[0])
+    paths += save_figure(fig, figures_dir, FIGURES[0])
     plt.close(fig)
 
     # (b) accuracy vs asymmetry
@@ -436,7 +427,7 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower center")
     fig.tight_layout()
-    paths += _save(fig, figures_dir, FIGURES[1])
+    paths += save_figure(fig, figures_dir, FIGURES[1])
     plt.close(fig)
 
     # (c) weight histograms: none vs symmetry_point at the histogram asymmetry
@@ -465,7 +456,7 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
         ax.legend(fontsize=7)
     fig.suptitle(f"(c) weights after training, up_down = {ud:+.1f}, {main_n} states; {title}", fontsize=10)
     fig.tight_layout()
-    paths += _save(fig, figures_dir, FIGURES[2])
+    paths += save_figure(fig, figures_dir, FIGURES[2])
     plt.close(fig)
 
     # (d) accuracy vs number of states
@@ -491,6 +482,6 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    paths += _save(fig, figures_dir, FIGURES[3])
+    paths += save_figure(fig, figures_dir, FIGURES[3])
     plt.close(fig)
     return paths

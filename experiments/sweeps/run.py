@@ -100,13 +100,15 @@ def _client_failure(exc: BaseException) -> dict:
 
 
 # ------------------------------------------------------------------ executors
-def cap_numba_threads(threads: int) -> None:
-    """Worker initializer: at most ``threads`` numba threads, so workers do not oversubscribe the cores.
+def share_cores(threads: int) -> None:
+    """Worker initializer: the worker's share of the cores for numba's and torch's threads.
 
-    Results do not depend on it (every random number is a function of its counter).
+    Without it every worker would start a pool of all cores' threads, and on a small
+    machine torch's small matmuls were measured 60x slower under that contention.
+    The counter-based random numbers do not depend on it.
     """
-    import numba
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    import xbarsim
+    xbarsim.configure_threads(max(1, threads))
 
 
 class _LocalBackend:
@@ -117,7 +119,7 @@ class _LocalBackend:
     def _start(self) -> cf.ProcessPoolExecutor:
         threads = max(1, (os.cpu_count() or 1) // self.workers)  # a worker's share of the cores
         return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=cap_numba_threads, initargs=(threads,))
+                                      initializer=share_cores, initargs=(threads,))
 
     def capacity(self) -> int:
         return self.workers
