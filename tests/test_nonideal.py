@@ -80,7 +80,7 @@ def test_read_noise_std_is_sigma_times_full_scale():
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         y = perturbed_forward(m, x, {}, nid, gen)
-    d = (y - m(x)).double().flatten()
+    d = (y - m(x).detach()).double().flatten()
     n = d.numel()
     assert abs(float(d.std()) - 0.1) < 4 * 0.1 / math.sqrt(2 * (n - 1))
 
