@@ -40,6 +40,7 @@ from torch import nn
 
 from xbarsim.devices.validation import Serialisable, require_choice, require_number
 
+from .introspect import trace_modules
 from .nonideal import analog_layers
 
 __all__ = ["CompensationConfig", "CompensationUnit", "CompensatedLayer", "LayerProfile", "profile_layers",
@@ -85,18 +86,9 @@ class LayerProfile:
 def profile_layers(model: nn.Module, input_shape: Sequence[int]) -> List[LayerProfile]:
     """Profiles of every analog layer, from one forward pass of a zero input of shape ``(1, *input_shape)``."""
     layers = analog_layers(model)
-    positions: Dict[int, int] = {}
-    handles = [m.register_forward_hook(lambda m, i, y: positions.__setitem__(id(m), int(y[0].numel() // y.shape[1])))
-               for _, m in layers]
-    try:
-        was = model.training
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
-        model.train(was)
-    finally:
-        for h in handles:
-            h.remove()
+    selected = {id(m) for _, m in layers}
+    positions = dict(trace_modules(model, tuple(input_shape), lambda m: id(m) in selected,
+                                   lambda name, m, inp, y: (id(m), int(y[0].numel() // y.shape[1]))))
     out = []
     for name, m in layers:
         w = m.weight

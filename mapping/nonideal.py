@@ -68,6 +68,7 @@ from xbarsim.devices import DeviceConfig, IdealDevice, SoftBounds
 from xbarsim.devices.validation import Serialisable, require_number
 
 from .config import AnalogConfig
+from .convert import replace_layers
 from .layers import AnalogConv2d, AnalogLinear
 from .reference import program_cells
 
@@ -536,18 +537,12 @@ class _PeripheryLayer(nn.Module):
                                     self.layer.weight.detach().abs().max())
 
 
-def _replace(model: nn.Module, build: Callable[[int, str, nn.Module], nn.Module]) -> nn.Module:
-    layers = analog_layers(model)
-    if not layers:
+def _replace(model: nn.Module, build: Callable[[int, nn.Module], nn.Module]) -> nn.Module:
+    """Every ``nn.Linear``/``nn.Conv2d`` replaced by ``build(k, module)``, k its index (:func:`replace_layers`)."""
+    if not analog_layers(model):
         raise ValueError("the model has no nn.Linear / nn.Conv2d layers to deploy")
-    new = {id(m): build(k, name, m) for k, (name, m) in enumerate(layers)}
-    if id(model) in new:
-        return new[id(model)]
-    for parent in model.modules():
-        for child_name, child in list(parent._modules.items()):
-            if child is not None and id(child) in new:
-                setattr(parent, child_name, new[id(child)])
-    return model
+    builder = lambda m, _config, k: build(k, m)  # noqa: E731
+    return replace_layers(model, {t: builder for t in ANALOG_TYPES}, None, seed=0)
 
 
 def program(model: nn.Module, nonideality: Nonideality, seed: int = 0) -> nn.Module:
@@ -565,15 +560,15 @@ def program(model: nn.Module, nonideality: Nonideality, seed: int = 0) -> nn.Mod
     deployed = copy.deepcopy(model)
     dp = nonideality.device
     if dp is not None:
-        return _replace(deployed, lambda k, name, m: _device_layer(m, dp, _layer_seed(seed, k)))
+        return _replace(deployed, lambda k, m: _device_layer(m, dp, _layer_seed(seed, k)))
     weights = sample_weights(deployed, nonideality, seed)
     with torch.no_grad():
         for name, m in analog_layers(deployed):
             m.weight.copy_(weights[_pname(name, "weight")])
     if nonideality.read is None and nonideality.adc is None:
         return deployed
-    return _replace(deployed, lambda k, name, m: _PeripheryLayer(m, nonideality.read, nonideality.adc,
-                                                                 _layer_seed(seed, k)))
+    return _replace(deployed, lambda k, m: _PeripheryLayer(m, nonideality.read, nonideality.adc,
+                                                         _layer_seed(seed, k)))
 
 
 @dataclass
