@@ -42,11 +42,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import h5py
-
 from xbarsim.experiments.provenance import xbarsim_version
 from xbarsim.experiments.sweeps.spec import SweepSpec, canonical_json, parse_spec
-from xbarsim.experiments.sweeps.store import read_points, utc_now
+from xbarsim.experiments.sweeps.store import deferred_signals, open_h5, read_points, utc_now
 
 __all__ = ["load_reproduction", "preset_options", "make_spec", "run_reproduction", "write_outputs",
            "cached_artifact", "ARTIFACT_DIR_ENV", "REQUIRED"]
@@ -139,7 +137,7 @@ def run_reproduction(name: str, preset: str = "paper", out: str | os.PathLike | 
 def _record_run(out: Path, run: dict) -> None:
     if not out.exists():  # nothing to run and nothing written (an empty spec)
         return
-    with h5py.File(out, "a") as f:
+    with deferred_signals(), open_h5(out, "a") as f:
         runs = json.loads(f.attrs.get(RUN_ATTR, "[]"))
         runs.append(run)
         f.attrs[RUN_ATTR] = json.dumps(runs)
@@ -153,7 +151,7 @@ def write_outputs(name: str, h5_path: str | os.PathLike, figures_dir: str | os.P
     h5_path, figures_dir = Path(h5_path), Path(figures_dir)
     if not h5_path.exists():
         raise FileNotFoundError(f"{h5_path} not found; run `xbarsim repro {name} --out {h5_path}` first")
-    with h5py.File(h5_path, "r") as f:
+    with open_h5(h5_path, "r") as f:
         runs = json.loads(f.attrs.get(RUN_ATTR, "[]"))
         preset = f.attrs.get("repro_preset", "")
         options = json.loads(f.attrs.get("repro_options", "{}"))
