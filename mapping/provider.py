@@ -23,7 +23,6 @@ weights with ``set_weights``).
 """
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from typing import Any, Hashable
 
@@ -298,7 +297,3 @@ class BankedMatrix:
     def __repr__(self) -> str:
         return f"BankedMatrix({self.rows}x{self.cols}, blocks={self.n_blocks}, bank={self.bank!r})"
 
-
-def blocks_of(rows: int, cols: int, array_rows: int, array_cols: int) -> int:
-    """Number of ``array_rows x array_cols`` blocks tiling a ``rows x cols`` matrix."""
-    return math.ceil(rows / array_rows) * math.ceil(cols / array_cols)
