@@ -30,12 +30,12 @@ import torch
 
 from xbarsim.devices import DeviceConfig, IdealDevice, SoftBounds, sample_cells
 from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, apply_pulse_counts, decay_and_diffuse, normal_matrix
-from xbarsim.devices.models import G_WRITE_NOISE
+from xbarsim.devices.models import G_MODEL, G_WRITE_NOISE
 from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM, check_counter_range
 from xbarsim.devices.validation import require_number
 
 from .config import IOConfig, UpdateConfig
-from .kernels import TileUpdate, finalize_output, plan_pulses, prepare_input, read_tiles
+from .kernels import LoopState, TileUpdate, finalize_output, plan_pulses, prepare_input, read_tiles
 from .output_stage import OutputStage, sense_amp_decisions
 
 _NM_MODE = {"abs_max": 0, "none": 1, "constant": 2}
@@ -474,6 +474,59 @@ class CrossbarArray:
         self._post_update()
         self._invalidate()
         return total
+
+    # ------------------------------------------------- compiled training loops
+    def loop_state(self, batch: int) -> LoopState | None:
+        """The arrays and settings a compiled training loop needs to read and update this array itself.
+
+        The loop must then do exactly what :meth:`forward`, :meth:`backward` and
+        :meth:`update` do (:func:`read_tiles` with ``fwd`` / ``bwd`` and
+        :func:`xbarsim.crossbar.kernels.pulse_tile` per tile, same streams and
+        counters) and report back through :meth:`loop_advance`.  ``None`` where
+        batches of ``batch`` samples do not take that path: an ideal device (exact
+        updates), a sense-amp output stage, reads of more than
+        ``FUSED_READ_MAX_BATCH`` samples, perfect or weight-noise IO, or decay and
+        diffusion after updates.
+        """
+        if (isinstance(self.device, IdealDevice) or self.output_stage.kind != "adc" or batch > FUSED_READ_MAX_BATCH
+                or getattr(self.device, "lifetime", 0) > 0 or getattr(self.device, "diffusion", 0) > 0):
+            return None
+        fwd, bwd = self._fused_read_args(self.io, False), self._fused_read_args(self.backward_io, True)
+        if fwd is None or bwd is None:
+            return None
+        up = self.update_config
+        ref = _EMPTY2 if self._reference is None else self._reference
+        return LoopState(w=self._w, w_read=self._w_read, cell=self._cell, g=self._g, pw_up=self._pw_up,
+                         pw_down=self._pw_down, pulses=self._pulses, tiles=self._tile_table, reference=ref,
+                         read=self._read_weights(), fwd=fwd, bwd=bwd, dw_min=float(self.device.dw_min),
+                         desired_bl=int(up.desired_bl), update_management=bool(up.update_management),
+                         update_bl_management=bool(up.update_bl_management), seed=self.seed,
+                         model=int(self._g[G_MODEL]), dac_forward=self._dac_per_sample[False],
+                         dac_backward=self._dac_per_sample[True], tile_streams=_TILE_STREAMS)
+
+    def loop_advance(self, forward_reads: int, forward_samples: int, backward_reads: int, backward_samples: int,
+                     adc: int, bm_repeats: int, update_samples: int, pulses: int, last_tile_pulses: Any) -> None:
+        """Book what a compiled loop did with :meth:`loop_state`'s arrays: counters and random streams.
+
+        ``*_reads`` count read calls (each advances its direction's stream counter
+        by one), ``*_samples`` the samples read or applied; ``last_tile_pulses``
+        are the pulses per tile of the last update (ignored when none ran).
+        """
+        n_tiles = len(self.tiles)
+        self._counts["forward_mvm"] += int(forward_samples) * n_tiles
+        self._counts["backward_mvm"] += int(backward_samples) * n_tiles
+        self._counts["dac"] += (int(forward_samples) * self._dac_per_sample[False]
+                                + int(backward_samples) * self._dac_per_sample[True])
+        self._counts["adc"] += int(adc)
+        self._counts["bm_repeats"] += int(bm_repeats)
+        self._counts["updates"] += int(update_samples)
+        self._counts["pulse_total"] += int(pulses)
+        self._rng["forward"] += int(forward_reads)
+        self._rng["backward"] += int(backward_reads)
+        self._rng["update"] += int(update_samples)
+        if update_samples:
+            self.last_tile_pulses = [int(p) for p in last_tile_pulses]
+        self._invalidate()
 
     def _post_update(self) -> None:
         """Decay and diffusion, once per update call (aihwkit: once per mini-batch)."""

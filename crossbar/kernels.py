@@ -627,6 +627,54 @@ finalize_output_serial, finalize_output_parallel = (specialise(_finalize_output,
 coincidence_lists_serial, coincidence_lists_parallel = (specialise(_coincidence_lists, False),
                                                         specialise(_coincidence_lists, True))
 PARALLEL_MIN_PULSES = 1 << 15
+LOOP_SPLIT_PULSES = 4096  # pulse_tile: from here a tile's rows are pulsed in two halves at once
+
+
+def _pulse_halves(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
+                  counts, r0, c0):
+    """:func:`_pulse_rows` of a tile's two row halves side by side (parallel build; the inner pranges run serially)."""
+    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
+    rows = d.shape[1]
+    for half in numba.prange(2):
+        lo = half * (rows // 2)
+        hi = rows // 2 if half == 0 else rows
+        _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
+                    counts, r0, c0, lo, hi, model)
+
+
+def pulse_halves_kernel(model: int):
+    """The raw parallel build of :func:`_pulse_halves` for device model ``model``, for compiled callers.
+
+    Compiled code that calls it must run under :data:`xbarsim.devices.kernels.PARALLEL_LOCK`.
+    """
+    return specialise(_pulse_halves, True, MODEL=model).dispatcher
+
+
+@numba.njit(cache=True, inline="always")
+def pulse_tile(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
+               update_bl_management, seed, stream_offset, step0, counts, r0, c0, model, halves):
+    """One tile's whole update: bit streams, then every pulse; returns the pulse count.
+
+    The same physics and random numbers as :func:`plan_pulses` followed by
+    :meth:`PulseJob.run`, for callers that are compiled themselves (a training
+    loop that never returns to Python between batches).  ``model`` is the device
+    model id; pass a compile-time constant so the other models' step code is
+    eliminated.  Updates of at least ``LOOP_SPLIT_PULSES`` pulses go to
+    ``halves`` (:func:`pulse_halves_kernel` of the same model), which pulses the
+    two row halves on two threads.
+    """
+    if x.shape[0] == 0:
+        return 0
+    dbits, slot_ptr, slot_col, n = coincidence_lists_serial(x, d, lr, dw_min, desired_bl, update_management,
+                                                            update_bl_management, seed, stream_offset, step0)
+    rows = d.shape[1]
+    if n >= LOOP_SPLIT_PULSES and rows > 1:
+        halves(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
+               counts, r0, c0)
+    elif n > 0:
+        _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
+                    counts, r0, c0, 0, rows, model)
+    return n
 
 
 class TileUpdate(NamedTuple):
@@ -655,6 +703,37 @@ class TileUpdate(NamedTuple):
     counts: np.ndarray
     r0: int
     c0: int
+
+
+class LoopState(NamedTuple):
+    """One array's state and settings for a compiled training loop (``CrossbarArray.loop_state``).
+
+    ``read`` holds the weights reads see: ``w_read`` itself, or ``w_read - reference``
+    (a buffer the loop refreshes after each update) when ``reference`` is not empty.
+    ``fwd`` / ``bwd`` are :func:`read_tiles`'s periphery arguments of each direction.
+    """
+
+    w: np.ndarray
+    w_read: np.ndarray
+    cell: np.ndarray
+    g: np.ndarray
+    pw_up: np.ndarray
+    pw_down: np.ndarray
+    pulses: np.ndarray
+    tiles: np.ndarray
+    reference: np.ndarray
+    read: np.ndarray
+    fwd: tuple
+    bwd: tuple
+    dw_min: float
+    desired_bl: int
+    update_management: bool
+    update_bl_management: bool
+    seed: int
+    model: int
+    dac_forward: int
+    dac_backward: int
+    tile_streams: int
 
 
 class PulseArgs(NamedTuple):

@@ -160,10 +160,11 @@ _PHYSICS_SOURCES = ("kernels.py", "models.py", "rng.py")
 
 
 @functools.lru_cache(maxsize=None)
-def _source_fingerprint(defining_file: str) -> str:
+def _source_fingerprint(defining_file: str, extra: tuple = ()) -> str:
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for path in sorted({here / name for name in _PHYSICS_SOURCES} | {Path(defining_file).resolve()}):
+    files = {here / name for name in _PHYSICS_SOURCES} | {Path(f).resolve() for f in (defining_file, *extra)}
+    for path in sorted(files):
         h.update(path.read_bytes())
     return h.hexdigest()[:10]
 
@@ -181,7 +182,7 @@ class _Locked:
             return self.dispatcher(*args)
 
 
-def specialise(py_func, parallel: bool, **constants):
+def specialise(py_func, parallel: bool, sources: tuple = (), **constants):
     """numba build of ``py_func``: serial or parallel, some module globals bound to constants.
 
     The one specialisation helper of the project.  Binding ``MODEL`` makes the
@@ -192,12 +193,14 @@ def specialise(py_func, parallel: bool, **constants):
     than a small read).  Builds are made once per (function, flags, constants),
     release the GIL, are cached on disk under names that carry the physics
     sources' fingerprint, and parallel builds run under :data:`PARALLEL_LOCK`.
+    ``sources`` names further files whose kernels ``py_func`` compiles in (inlined
+    or called), so that changes to them also get new cache entries.
     """
     key = (py_func.__module__, py_func.__qualname__, parallel, tuple(sorted(constants.items())))
     fn = _SPECIALISED.get(key)
     if fn is None:
         suffix = "_" + ("par" if parallel else "ser") + "".join(f"_{k}{v}" for k, v in sorted(constants.items()))
-        suffix += "_" + _source_fingerprint(py_func.__code__.co_filename)
+        suffix += "_" + _source_fingerprint(py_func.__code__.co_filename, tuple(str(p) for p in sources))
         # without constants the clone shares the live module globals (names defined later resolve)
         glb = {**py_func.__globals__, **constants} if constants else py_func.__globals__
         clone = _pytypes.FunctionType(py_func.__code__, glb, py_func.__name__ + suffix, py_func.__defaults__,

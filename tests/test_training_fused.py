@@ -100,3 +100,76 @@ def test_fused_step_declines_what_it_does_not_implement():
     assert MLPStep.build(model, nn.NLLLoss(), torch.optim.SGD(model.parameters(), lr=0.1)) is None
     gelu = nn.Sequential(*list(model)[:1], nn.GELU(), *list(model)[2:])
     assert MLPStep.build(gelu, nn.NLLLoss(), AnalogSGD(gelu.parameters(), lr=0.1)) is None
+
+
+def _spy_compiled(monkeypatch):
+    """Count the calls of the compiled whole-run loop made by MLPStep.train_batches."""
+    import xbarsim.training.fused_step as fs
+    calls = []
+    real = fs.run_mlp_batches
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fs, "run_mlp_batches", spy)
+    return calls
+
+
+@pytest.mark.parametrize("act", [nn.Sigmoid, nn.Tanh, nn.ReLU])
+def test_compiled_run_is_bit_identical_to_steps(act, monkeypatch):
+    """The compiled loop (several tiles per layer, a short last batch) against MLPStep.step."""
+    calls = _spy_compiled(monkeypatch)
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.uniform(0, 1, (45, 20)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 5, 45))
+    ref, opt = _model(act)
+    ref_step = MLPStep.build(ref, nn.NLLLoss(), opt)
+    ref_total = sum(float(ref_step.step(x[k:k + 8], y[k:k + 8])) * min(8, 45 - k) for k in range(0, 45, 8))
+    model, opt2 = _model(act)
+    step = MLPStep.build(model, nn.NLLLoss(), opt2)
+    assert step.compiled_layers(8) is not None
+    total = step.train_batches(x, y, 8)
+    assert calls == [1]
+    assert total == ref_total
+    assert _state(model) == _state(ref)
+    for a, b in zip(model.modules(), ref.modules()):  # resumable: the random streams are where steps left them
+        if hasattr(a, "array"):
+            assert a.array.state_dict()["rng"] == b.array.state_dict()["rng"]
+            assert a.array.last_tile_pulses == b.array.last_tile_pulses
+
+
+def test_compiled_run_with_reference_devices(monkeypatch):
+    """Reads see G - G_ref, refreshed after every update, as CrossbarArray does."""
+    calls = _spy_compiled(monkeypatch)
+    rng = np.random.default_rng(4)
+    x = torch.from_numpy(rng.uniform(0, 1, (24, 20)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 5, 24))
+    models = []
+    for _ in range(2):
+        model, opt = _model(nn.Sigmoid)
+        refs = np.random.default_rng(6)  # the same references in both models
+        for m in model.modules():
+            if hasattr(m, "array"):
+                w = m.array.get_weights()
+                m.array.set_reference(refs.uniform(-0.05, 0.05, w.shape).astype(np.float32))
+                m.array.set_weights(w)
+        models.append((model, MLPStep.build(model, nn.NLLLoss(), opt)))
+    (ref, ref_step), (model, step) = models
+    for k in range(0, 24, 8):
+        ref_step.step(x[k:k + 8], y[k:k + 8])
+    step.train_batches(x, y, 8)
+    assert calls == [1]
+    assert _state(model) == _state(ref)
+
+
+def test_compiled_run_declines_large_batches(monkeypatch):
+    """Reads of more than 32 samples take torch's GEMM path: the pipelined loop runs instead."""
+    calls = _spy_compiled(monkeypatch)
+    model, opt = _model(nn.Sigmoid)
+    step = MLPStep.build(model, nn.NLLLoss(), opt)
+    assert step.compiled_layers(33) is None and step.compiled_layers(32) is not None
+    rng = np.random.default_rng(5)
+    step.train_batches(torch.from_numpy(rng.uniform(0, 1, (40, 20)).astype(np.float32)),
+                       torch.from_numpy(rng.integers(0, 5, 40)), 40)
+    assert calls == []

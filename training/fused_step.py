@@ -36,6 +36,7 @@ from xbarsim.crossbar import UpdateRound
 from xbarsim.mapping import AnalogLinear
 
 from .analog_sgd import AnalogSGD
+from .mlp_loop import ACT_CODES, LoopLayer, run_mlp_batches
 
 __all__ = ["MLPStep"]
 
@@ -54,9 +55,10 @@ class MLPStep:
     as a 0-d tensor.  Activations: ``Sigmoid``, ``Tanh``, ``ReLU``.
     """
 
-    def __init__(self, layers: list, acts: list, lrs: list, ignore_index: int) -> None:
+    def __init__(self, layers: list, acts: list, lrs: list, ignore_index: int, act_codes: list | None = None) -> None:
         self.layers = layers
         self.acts = acts
+        self._act_codes = act_codes  # for the compiled loop (training.mlp_loop); None: not available
         self._lrs = lrs  # per layer: (group of analog_ctx, group of bias or None)
         self.ignore_index = ignore_index
         self._pending: Optional[UpdateRound] = None  # the last batch's updates, while pipelined
@@ -96,7 +98,8 @@ class MLPStep:
                 return None
         if any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks for m in mods):
             return None
-        return cls(layers, [_ACTIVATIONS[type(a)] for a in acts], lrs, loss_fn.ignore_index)
+        return cls(layers, [_ACTIVATIONS[type(a)] for a in acts], lrs, loss_fn.ignore_index,
+                   [ACT_CODES[type(a).__name__] for a in acts])
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Forward, loss, backward and update on one batch; returns the mean NLL loss.
@@ -112,13 +115,24 @@ class MLPStep:
                       on_batch: Optional[Callable[[], Any]] = None) -> float:
         """Train on ``xs[k:k + batch_size]`` for ``k = 0, batch_size, ...``; returns sum of loss x batch length.
 
-        Same result, bit for bit, as calling :meth:`step` on each batch.  The
-        updates of a batch are still being pulsed while the next batch is read:
-        layer ``k``'s forward read waits only for layer ``k``'s update, so the
-        other layers' pulses overlap with it.  ``on_batch()`` is called after
-        each batch (a progress bar; it must not touch the model).  The arrays
-        are fully updated when it returns or raises.
+        Same result, bit for bit, as calling :meth:`step` on each batch.  Where
+        every array supports it (:meth:`xbarsim.crossbar.CrossbarArray.loop_state`:
+        batches of at most 32 samples, ADC outputs, no decay), the whole run is
+        one compiled call (:func:`xbarsim.training.mlp_loop.run_mlp_batches`).
+        Otherwise the updates of a batch are still being pulsed while the next
+        batch is read: layer ``k``'s forward read waits only for layer ``k``'s
+        update, so the other layers' pulses overlap with it.  ``on_batch()`` is
+        called after each batch (a progress bar; it must not touch the model).
+        The arrays are fully updated when it returns or raises.
         """
+        self.finish()
+        compiled = self.compiled_layers(batch_size)
+        if compiled is not None:
+            xs_np = np.ascontiguousarray(xs.detach().numpy() if isinstance(xs, torch.Tensor) else xs, dtype=np.float32)
+            ys_np = np.ascontiguousarray(ys.numpy() if isinstance(ys, torch.Tensor) else ys, dtype=np.int64)
+            lr_w = [float(g["lr"]) for g, _ in self._lrs]
+            lr_b = [0.0 if b is None else float(b["lr"]) for _, b in self._lrs]
+            return run_mlp_batches(compiled, xs_np, ys_np, batch_size, lr_w, lr_b, self.ignore_index, on_batch)
         total = 0.0
         n = len(ys)
         try:
@@ -130,6 +144,19 @@ class MLPStep:
         finally:
             self.finish()
         return total
+
+    def compiled_layers(self, batch_size: int) -> Optional[list]:
+        """The layers as :class:`xbarsim.training.mlp_loop.LoopLayer` for the compiled loop, or ``None``."""
+        if self._act_codes is None:
+            return None
+        out = []
+        for k, layer in enumerate(self.layers):
+            state = layer.array.loop_state(batch_size)
+            if state is None:
+                return None
+            act = self._act_codes[k] if k < len(self._act_codes) else -1
+            out.append(LoopLayer(layer.array, state, layer.bias, act))
+        return out
 
     def finish(self) -> None:
         """Wait for the pulses still in flight (from :meth:`train_batches`)."""
