@@ -263,6 +263,17 @@ def format_speedup(label: str, s: Mapping[str, Any]) -> str:
             f"round{'s' if n > 1 else ''} (per round: {rounds})")
 
 
+def format_threads(rounds: Sequence[Mapping[str, Any]]) -> str:
+    """The thread settings each side reported in its first round, on one line."""
+    parts = []
+    for name in SIDES:
+        first = next((r[name] for r in rounds if name in r), None)
+        if first is not None:
+            t = first.get("threads", {})
+            parts.append(f"{name} " + ", ".join(f"{k}={v}" for k, v in t.items() if v is not None))
+    return "threads in force: " + "; ".join(parts) if parts else "threads in force: (no round completed)"
+
+
 # ------------------------------------------------------------------ provenance and output
 def _cpu_model() -> str:
     try:

@@ -7,7 +7,7 @@ What is measured
     management), weights U[-0.1, 0.1], inputs U[-1, 1] (numpy generator seed 0).
     xbarsim: ``CrossbarArray(512, 512, SoftBounds()).forward(x)``; its ratio to a
     plain float32 ``x @ W.T`` of the same shape (torch, same threads) timed in the
-    same process.  That ratio is xbarsim's own figure (target <= 3x).  For
+    same process, call by call in alternation with the read.  That ratio is xbarsim's own figure (target <= 3x).  For
     information, aihwkit's forward of the same tile configuration
     (``AnalogTile(512, 512, SingleRPUConfig(device=SoftBoundsDevice()))``,
     ``joint_forward(x, is_test=True)``) and its own ratio to a matmul.
@@ -52,10 +52,22 @@ from pathlib import Path
 
 import _compare
 
-ENGINE_ARGS = ("repeats", "threads")
-
 
 # ------------------------------------------------------------------ xbarsim worker
+def _paired_median_times(fn_a, fn_b, repeats: int) -> tuple[float, float, list[float]]:
+    """Median times of ``fn_a`` and ``fn_b`` timed call by call in alternation (after one untimed call
+    of each), so that load drift on a shared host hits both alike; also ``fn_b``'s raw times."""
+    fn_a()
+    fn_b()
+    times_a, times_b = [], []
+    for _ in range(repeats):
+        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return statistics.median(times_a), statistics.median(times_b), times_b
+
+
 def _median_time(fn, repeats: int) -> tuple[float, list[float]]:
     fn()  # warm-up: compiles or loads the numba kernels outside the timed region
     times = []
@@ -84,8 +96,7 @@ def measure_xbarsim(repeats: int, threads: int) -> dict:
     x = rng.uniform(-1, 1, (256, 512)).astype(np.float32)
     w = torch.from_numpy(arr.get_weights())
     xt = torch.from_numpy(x)
-    t_plain, _ = _median_time(lambda: xt @ w.T, repeats)
-    t_fwd, raw = _median_time(lambda: arr.forward(x), repeats)
+    t_plain, t_fwd, raw = _paired_median_times(lambda: xt @ w.T, lambda: arr.forward(x), repeats)
     out["forward"] = {"seconds": t_fwd, "plain_matmul_seconds": t_plain, "ratio_to_matmul": t_fwd / t_plain,
                       "raw_seconds": raw}
 
@@ -181,6 +192,7 @@ def main() -> None:
         s = summary["xbarsim_step_samples_per_s"]
         print(f"(b) xbarsim array step: median {s['median']:,.0f} samples/s (range {s['min']:,.0f}-{s['max']:,.0f}); "
               "no aihwkit, so no ratio")
+    print(_compare.format_threads(rounds))
     path = args.json or _compare.default_json_path("bench_engine", started)
     record = _compare.make_record("bench_engine", vars(args), threads, aihwkit, rounds, summary, started, error)
     print(f"results: {_compare.write_json(path, record)}")
