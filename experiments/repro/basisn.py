@@ -36,11 +36,19 @@ Reconstructed choices (not given by the paper; PAPERS.md section 3)
 -------------------------------------------------------------------
 * Arrays: ``32 x 32`` cells (``array_size``), so ``K = 1`` holds well under 1/100
   of both networks' weights; segment length ``R`` = 32 word lines; one basis per
-  bit line (32 bases per array).  Cost-model array area scaled from ISAAC's
-  128 x 128 array by cell count; all other figures are the
-  :class:`~xbarsim.crossbar.costs.HardwareParams` defaults (ISAAC, Horowitz,
-  Wong, Alibart, NeuroSim), ADC resolution from the periphery's ``out_res``
-  (9 bits).
+  bit line (32 bases per array).  NeuroSim and ISAAC use 128 x 128 (MNSIM 2.0
+  256 x 256): 32 is a scaled-down chip for networks ~100x smaller than ImageNet
+  ones; the cycles ratio hardly depends on it (closed form in
+  :mod:`.basisn_hardware`; ``array_size_sensitivity`` in ``summary.json``, from
+  the schedules: 3.5-4.7 % at 32, 3.6-4.0 % at 128, K = 1).
+* Hardware figures: :func:`.basisn_hardware.preset_hardware`, each named with its
+  source (summary.json ``hardware``); equal to the
+  :class:`~xbarsim.crossbar.costs.HardwareParams` defaults (ISAAC, Horowitz, Wong,
+  Alibart, NeuroSim) but for the array size and its area (ISAAC's 128 x 128 area
+  scaled by cell count).  Programming is row-parallel (NeuroSim: a row's cells
+  pulsed at once), ``v = 10`` program-and-verify iterations of a 100 ns pulse plus
+  a 100 ns verify read: 2 us per row, 64 us (640 read cycles) per 32 x 32 array.
+  ADC resolution from the periphery's ``out_res`` (9 bits).
 * Models: VGG-style (``w = 16``: 16-32-64-64-128 channels, classifier
   1152-128-10; 282k weights) and ResNet-style (``w = 24``: stem + three basic
   blocks 24-48-96; 173k weights), BatchNorm kept digital (folded into the
@@ -94,12 +102,23 @@ Findings (paper preset, committed in ``experiments/figures/basisn``)
 * Cycles and EDP: BasisN-style is 1.2-4.7 % of reprogramming in cycles and
   0.6-3.0 % in EDP, i.e. the paper's < 1 % is MISSED where weights exceed
   capacity >= 10x (worst: 3.5 % / 1.8 % VGG, 4.7 % / 3.0 % ResNet at K = 1).
-  With :class:`~xbarsim.crossbar.costs.HardwareParams` defaults one array write
-  (32 rows x 10 verify iterations x 200 ns = 64 us) costs 640 read cycles, while
-  these Fashion-MNIST layers have 49-784 output positions per kernel, so a
-  BasisN-style inference (5.3k segment reads for VGG, shared over the K arrays)
-  is only 21-83x cheaper than rewriting all blocks.  The < 1 % regime needs more
-  weights per output position (ImageNet-scale late layers) or dearer writes.
+  Breakdown (K = 1, read cycles): reprogramming = 10.7k (VGG) / 7.8k (ResNet)
+  array reads + 179k / 122k programming (280 / 191 array writes x 640); BasisN =
+  5.3k segment reads + 1.4k / 0.8k digital coefficient-MAC cycles.  The ratio is
+  (positions per written row) x (read cycle / row programming time)
+  (:mod:`.basisn_hardware`): these Fashion-MNIST layers have 1-784 positions per
+  kernel, and a row costs only 20 read cycles to program.  Energy: the 9-bit ADCs
+  dominate both sides, so where the weights exceed capacity BasisN uses 51 % (VGG)
+  / 64 % (ResNet) of reprogramming's energy, and the EDP ratio is that times the
+  cycles ratio.
+* Sensitivity (``write_sensitivity``, ``fig_write_sensitivity``; re-costed from
+  the stored op counts): with row-parallel programming the < 1 % needs >= 37
+  (VGG) / 50 (ResNet) verify iterations of 100 ns + 100 ns for cycles, >= 16 / 24
+  for EDP (NeuroSim's 50 ns pulse: 49 / 66 and 20 / 29); with cell-serial
+  programming (1T1R cells written one at a time) 2 iterations suffice and the
+  preset's 10 give 0.12 % / 0.16 % cycles.  So the paper's figure holds for
+  cell-by-cell program-and-verify or tens of iterations per row, not for the
+  preset's row-parallel 10.
 """
 from __future__ import annotations
 
