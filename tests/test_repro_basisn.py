@@ -36,5 +36,20 @@ def test_smoke_preset_writes_summary_with_claims_through_the_cli(tmp_path):
     # with K = 1 the conventional mapping rewrites every block of every layer on every inference
     one = next(r for r in rows if r["K"] == 1)
     assert one["writes_per_inference"]["reprogramming"] == rows[0]["K"]
-    for name in ("fig_accuracy_vs_bases", "fig_cycles_vs_arrays", "fig_edp_vs_arrays"):
+    # the cost breakdown adds up, the closed form matches the simulated K = 1 point, and the write-time
+    # sensitivity (re-costed from the stored op counts) reproduces the preset's own ratio at its figures
+    vgg = summary["models"]["vgg"]
+    for row in vgg["cost_breakdown"]:
+        for case in ("reprogramming", "basisn"):
+            assert sum(row[case]["cycles"].values()) == pytest.approx(row[case]["total_cycles"], rel=1e-3)
+    k1 = vgg["closed_form_k1"]
+    assert k1["cycles_ratio_closed_form"] == pytest.approx(k1["cycles_ratio_simulated"], rel=1e-3)
+    hw = summary["hardware"]
+    preset = next(g for g in vgg["write_sensitivity"]["grid"] if g["programming"] == "row"
+                  and g["verify_iterations"] == hw["verify_iterations"]["value"]
+                  and g["write_pulse_ns"] == pytest.approx(hw["write_pulse_s"]["value"] * 1e9))
+    over = [r for r in rows if r["weights_over_capacity"] >= 10]
+    assert preset["cycles_ratio"] == pytest.approx(max(r["basisn_over_reprogramming"]["cycles"] for r in over),
+                                                   rel=1e-3)
+    for name in ("fig_accuracy_vs_bases", "fig_cycles_vs_arrays", "fig_edp_vs_arrays", "fig_write_sensitivity"):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000

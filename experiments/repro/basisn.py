@@ -36,11 +36,19 @@ Reconstructed choices (not given by the paper; PAPERS.md section 3)
 -------------------------------------------------------------------
 * Arrays: ``32 x 32`` cells (``array_size``), so ``K = 1`` holds well under 1/100
   of both networks' weights; segment length ``R`` = 32 word lines; one basis per
-  bit line (32 bases per array).  Cost-model array area scaled from ISAAC's
-  128 x 128 array by cell count; all other figures are the
-  :class:`~xbarsim.crossbar.costs.HardwareParams` defaults (ISAAC, Horowitz,
-  Wong, Alibart, NeuroSim), ADC resolution from the periphery's ``out_res``
-  (9 bits).
+  bit line (32 bases per array).  NeuroSim and ISAAC use 128 x 128 (MNSIM 2.0
+  256 x 256): 32 is a scaled-down chip for networks ~100x smaller than ImageNet
+  ones; the cycles ratio hardly depends on it (closed form in
+  :mod:`.basisn_hardware`; ``array_size_sensitivity`` in ``summary.json``, from
+  the schedules: 3.5-4.7 % at 32, 3.6-4.0 % at 128, K = 1).
+* Hardware figures: :func:`.basisn_hardware.preset_hardware`, each named with its
+  source (summary.json ``hardware``); equal to the
+  :class:`~xbarsim.crossbar.costs.HardwareParams` defaults (ISAAC, Horowitz, Wong,
+  Alibart, NeuroSim) but for the array size and its area (ISAAC's 128 x 128 area
+  scaled by cell count).  Programming is row-parallel (NeuroSim: a row's cells
+  pulsed at once), ``v = 10`` program-and-verify iterations of a 100 ns pulse plus
+  a 100 ns verify read: 2 us per row, 64 us (640 read cycles) per 32 x 32 array.
+  ADC resolution from the periphery's ``out_res`` (9 bits).
 * Models: VGG-style (``w = 16``: 16-32-64-64-128 channels, classifier
   1152-128-10; 282k weights) and ResNet-style (``w = 24``: stem + three basic
   blocks 24-48-96; 173k weights), BatchNorm kept digital (folded into the
@@ -76,7 +84,8 @@ Presets and budget
 ``smoke``: width-4 networks, 256 training / 200 test images, one epoch, one
 ``M``, two ``K``: seconds, for the tests.  ``paper``: the figures, 25 points;
 it took 1238 s (20.6 min) with ONE worker on the shared 2-core machine (load
-average 7-8 from other jobs), so well under 30 min alone with 2 workers.  Cut
+average 7-8 from other jobs), and 793 s (13.2 min) with 2 workers (load 5-7; the
+committed file, bit-identical accuracies and costs to the first run).  Cut
 from the paper's recipe to fit: datasets and network sizes, epochs (3 + 1
 instead of hundreds), a 20k training subset, crossbar accuracy on 2000 test
 images.
@@ -94,16 +103,29 @@ Findings (paper preset, committed in ``experiments/figures/basisn``)
 * Cycles and EDP: BasisN-style is 1.2-4.7 % of reprogramming in cycles and
   0.6-3.0 % in EDP, i.e. the paper's < 1 % is MISSED where weights exceed
   capacity >= 10x (worst: 3.5 % / 1.8 % VGG, 4.7 % / 3.0 % ResNet at K = 1).
-  With :class:`~xbarsim.crossbar.costs.HardwareParams` defaults one array write
-  (32 rows x 10 verify iterations x 200 ns = 64 us) costs 640 read cycles, while
-  these Fashion-MNIST layers have 49-784 output positions per kernel, so a
-  BasisN-style inference (5.3k segment reads for VGG, shared over the K arrays)
-  is only 21-83x cheaper than rewriting all blocks.  The < 1 % regime needs more
-  weights per output position (ImageNet-scale late layers) or dearer writes.
+  Breakdown (K = 1, read cycles): reprogramming = 10.7k (VGG) / 7.8k (ResNet)
+  array reads + 179k / 122k programming (280 / 191 array writes x 640); BasisN =
+  5.3k segment reads + 1.4k / 0.8k digital coefficient-MAC cycles.  The ratio is
+  (positions per written row) x (read cycle / row programming time)
+  (:mod:`.basisn_hardware`): these Fashion-MNIST layers have 1-784 positions per
+  kernel, and a row costs only 20 read cycles to program.  Energy: the 9-bit ADCs
+  dominate both sides, so where the weights exceed capacity BasisN uses 51 % (VGG)
+  / 64 % (ResNet) of reprogramming's energy, and the EDP ratio is that times the
+  cycles ratio.
+* Sensitivity (``write_sensitivity``, ``fig_write_sensitivity``; re-costed from
+  the stored op counts): with row-parallel programming the < 1 % needs >= 37
+  (VGG) / 50 (ResNet) verify iterations of 100 ns + 100 ns for cycles, >= 16 / 24
+  for EDP (NeuroSim's 50 ns pulse: 49 / 66 and 20 / 29); with cell-serial
+  programming (1T1R cells written one at a time) 2 iterations suffice and the
+  preset's 10 give 0.12 % / 0.16 % cycles.  So the paper's figure holds for
+  cell-by-cell program-and-verify or tens of iterations per row, not for the
+  preset's row-parallel 10.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import logging
 import math
 from pathlib import Path
@@ -281,11 +303,9 @@ def _adc_bits(io) -> int:
 
 
 def _hw(params: dict):
-    from xbarsim.crossbar.costs import HardwareParams
-    a = params["array_size"]
-    base = HardwareParams()
-    return HardwareParams(array_rows=a, array_cols=a,
-                          array_area_um2=base.array_area_um2 * a * a / (base.array_rows * base.array_cols))
+    """The preset's hardware figures, each named with its source (:mod:`.basisn_hardware`)."""
+    from xbarsim.experiments.repro.basisn_hardware import preset_hardware
+    return preset_hardware(params["array_size"])
 
 
 def _baseline_point(params: dict, seed: int) -> dict:
@@ -320,14 +340,19 @@ def _basis_point(params: dict, seed: int) -> dict:
 
 def _cost_of(schedule, counters: dict, n: int, params: dict, mac_units: int, part: str = "inference") -> dict:
     from xbarsim.crossbar.costs import estimate
+    from xbarsim.experiments.repro.basisn_hardware import inventory_to_json, ops_to_json
     from xbarsim.mapping.basis_schedule import schedule_inventory, schedule_op_counts
     io, hw = _io(params), _hw(params)
     per = None if counters is None else {k: int(round(v / n)) for k, v in counters.items()}
     ops = schedule_op_counts(schedule, hw, _adc_bits(io), mac_units, mac_units, part=part, counters=per)
-    rep = estimate(ops, schedule_inventory(schedule, _adc_bits(io), mac_units, mac_units), hw)
+    inventory = schedule_inventory(schedule, _adc_bits(io), mac_units, mac_units)
+    rep = estimate(ops, inventory, hw)
+    # the op counts and inventory (critical-path steps included) let summarize() re-cost this point under
+    # other hardware figures (the write-time sensitivity) from the HDF5 file alone
     return {"cycles": rep.cycles, "latency_s": rep.latency_s, "energy_j": rep.total_energy_j, "edp": rep.edp,
             "programming_energy_j": rep.energy_j["programming"], "area_mm2": rep.total_area_mm2,
-            "mvm": ops.mvm, "cells_programmed": ops.cells_programmed, "digital_macs": ops.digital_macs}
+            "mvm": ops.mvm, "cells_programmed": ops.cells_programmed, "digital_macs": ops.digital_macs,
+            "ops": ops_to_json(ops), "inventory": inventory_to_json(inventory)}
 
 
 def _agrees(counters: dict, schedule, n: int) -> bool:
@@ -363,7 +388,9 @@ def _cost_point(params: dict, seed: int) -> dict:
     shapes = layer_shapes(model, (1, 28, 28), sets)
     n_weights = sum(s.out_features * s.fan_in for s in shapes)
     n_blocks = len(conventional_schedule(shapes, 10 ** 9, a, a).setup)
-    out: dict[str, Any] = {"n_weights": n_weights, "n_blocks": n_blocks, "over_capacity": n_weights / (k * a * a)}
+    out: dict[str, Any] = {"n_weights": n_weights, "n_blocks": n_blocks, "over_capacity": n_weights / (k * a * a),
+                           "layers": json.dumps([dataclasses.asdict(s) for s in shapes]),
+                           "hardware": json.dumps(_hw(params).to_dict(), sort_keys=True)}
 
     def conventional(n_arrays: int, prefix: str) -> None:
         bank = ArrayBank(n_arrays, a, a, device=IdealDevice(), io=io, seed=seed)
@@ -468,11 +495,113 @@ def _r(v, nd=4):
     return None if v is None else float(f"{v:.{nd}g}")
 
 
+#: array sizes of the (schedule-only) array-size sensitivity, and its K: floor(W / (f R^2)) for these f, and 1
+ARRAY_SIZES = (32, 64, 128)
+ARRAY_SIZE_OVER_CAPACITY = (10, 30, 100)
+
+
+def _stored_cases(c: dict) -> dict | None:
+    """``{case: (OpCounts, Inventory)}`` of a cost row; ``None`` for files written before they were stored."""
+    from xbarsim.experiments.repro.basisn_hardware import inventory_from_json, ops_from_json
+    if "reprog_ops" not in c:
+        return None
+    return {case: (ops_from_json(c[f"{case}_ops"]), inventory_from_json(c[f"{case}_inventory"]))
+            for case in ("reprog", "fit", "basisn")}
+
+
+def _stored_hw(c: dict, params: dict):
+    from xbarsim.crossbar.costs import HardwareParams
+    return HardwareParams.from_dict(json.loads(c["hardware"])) if "hardware" in c else _hw(params)
+
+
+def cost_breakdown(ops, inventory, hw) -> dict:
+    """Cycles per inference split into array reads, programming and digital steps, and energy per component.
+
+    Each part is :func:`xbarsim.crossbar.costs.estimate` of ``ops`` with the other
+    steps zeroed, so the parts add up to the total.
+    """
+    from xbarsim.crossbar.costs import estimate
+    parts = {"array_reads": dict(program_steps=0, digital_steps=0),
+             "programming": dict(read_steps=0, digital_steps=0),
+             "digital": dict(read_steps=0, program_steps=0)}
+    cycles = {k: estimate(dataclasses.replace(ops, **zero), inventory, hw).cycles for k, zero in parts.items()}
+    rep = estimate(ops, inventory, hw)
+    return {"cycles": {k: _r(v) for k, v in cycles.items()}, "total_cycles": _r(rep.cycles),
+            "energy_j": {k: _r(v) for k, v in rep.energy_j.items() if v}, "total_energy_j": _r(rep.total_energy_j)}
+
+
+def write_sensitivity(rows: list, hw) -> dict:
+    """Worst BasisN/reprogramming ratios over ``rows`` (cost rows with stored op counts) against
+    the write pulse, the verify iterations and the programming granularity, and the
+    iterations each needs for <= 1 % (:mod:`.basisn_hardware`)."""
+    from xbarsim.experiments.repro.basisn_hardware import (PROGRAMMING, VERIFY_ITERATIONS, WRITE_PULSES_S,
+                                                           break_even_iterations, ratios)
+    cases = [_stored_cases(c) for c in rows]
+    grid, need = [], {}
+    for prog in PROGRAMMING:
+        for tp in WRITE_PULSES_S:
+            for v in VERIFY_ITERATIONS:
+                h = hw.replace(write_pulse_s=tp, verify_iterations=v)
+                rs = [ratios(cs["basisn"], cs["reprog"], h, prog) for cs in cases]
+                grid.append({"programming": prog, "write_pulse_ns": round(tp * 1e9, 3), "verify_iterations": v,
+                             "step_us": _r(v * (tp + h.read_latency_s) * 1e6),
+                             "cycles_ratio": _r(max(r["cycles"] for r in rs)),
+                             "edp_ratio": _r(max(r["edp"] for r in rs))})
+            h = hw.replace(write_pulse_s=tp)
+            need[f"{prog}, {round(tp * 1e9)} ns"] = {
+                m: _r(max(break_even_iterations(cs["basisn"], cs["reprog"], h, prog, 0.01, m) for cs in cases))
+                for m in ("cycles", "edp")}
+    return {"grid": grid, "verify_iterations_for_1_percent": need}
+
+
+def array_size_sensitivity(layers_json: str, main_bases: int, array_size: int, adc_bits: int,
+                           sizes=ARRAY_SIZES, over_capacity=ARRAY_SIZE_OVER_CAPACITY) -> list:
+    """Worst BasisN/reprogramming ratios (>= 10x over capacity) for other array sizes, from the schedules.
+
+    Not simulated: the explicit schedules of :mod:`xbarsim.mapping.basis_schedule`
+    (whose counts the simulated counters match at the preset's size) on the stored
+    layer shapes, with ``M = main_bases R / array_size`` bases (the same fraction of
+    the segment) and the preset's other figures.
+    """
+    from xbarsim.crossbar.costs import estimate
+    from xbarsim.experiments.repro.basisn_hardware import preset_hardware
+    from xbarsim.mapping.basis_schedule import (LayerShape, basisn_schedule, conventional_schedule,
+                                                schedule_inventory, schedule_op_counts)
+    shapes = [LayerShape(**d) for d in json.loads(layers_json)]
+    n_weights = sum(s.out_features * s.fan_in for s in shapes)
+    out = []
+    for r in sizes:
+        hw, m = preset_hardware(r), max(1, main_bases * r // array_size)
+        n_blocks = len(conventional_schedule(shapes, 10 ** 9, r, r).setup)
+        worst = None
+        for k in k_values(n_weights, n_blocks, r, list(over_capacity)):
+            if n_weights / (k * r * r) < 10:
+                continue
+            reps = []
+            for sched in (conventional_schedule(shapes, k, r, r),
+                          basisn_schedule(shapes, m, r, k, r, replicas=max(1, k // math.ceil(m / r)))):
+                ops = schedule_op_counts(sched, hw, adc_bits, k * r, k * r)
+                reps.append(estimate(ops, schedule_inventory(sched, adc_bits, k * r, k * r), hw))
+            row = {"array_size": r, "n_bases": m, "K": k, "weights_over_capacity": _r(n_weights / (k * r * r)),
+                   "cycles_ratio": _r(reps[1].cycles / reps[0].cycles), "edp_ratio": _r(reps[1].edp / reps[0].edp)}
+            worst = row if worst is None or row["cycles_ratio"] > worst["cycles_ratio"] else worst
+        out.append(worst or {"array_size": r, "n_bases": m, "K": None,
+                             "note": "no K with weights >= 10x on-chip capacity"})
+    return out
+
+
+def _hardware_table(hw) -> dict:
+    from xbarsim.experiments.repro.basisn_hardware import HARDWARE_SOURCES
+    d = dict(hw.to_dict(), programming="row")
+    return {k: {"value": d[k], "source": src} for k, src in HARDWARE_SOURCES.items()}
+
+
 def summarize(h5_path) -> dict:
     """Accuracy vs M and bits, the per-K cost table, and the claims, per model."""
     res = read_results(h5_path)
     tables: dict[str, Any] = {}
     claims = []
+    hardware = None
     for model, e in sorted(res.items()):
         p = e["params"]
         main_m, main_q = p["main_bases"], p["main_bits"]
@@ -506,6 +635,27 @@ def summarize(h5_path) -> dict:
                          "main_bases": main_m, "main_bits": main_q, "accuracy_vs_bases": acc_m,
                          "accuracy_vs_bits": acc_q, "cost_vs_arrays": cost_rows}
         over = [c for c in e["cost"] if c["over_capacity"] >= 10]
+        stored = [c for c in e["cost"] if _stored_cases(c) is not None]
+        if stored:
+            hw = _stored_hw(stored[0], p)
+            hardware = hardware or _hardware_table(hw)
+            tables[model]["cost_breakdown"] = [
+                {"K": c["n_arrays"], "weights_over_capacity": _r(c["over_capacity"]),
+                 **{label: cost_breakdown(*_stored_cases(c)[case], hw)
+                    for case, label in (("reprog", "reprogramming"), ("basisn", "basisn"))}} for c in stored]
+            over_stored = [c for c in over if c in stored]
+            if over_stored:
+                tables[model]["write_sensitivity"] = write_sensitivity(over_stored, hw)
+            from xbarsim.experiments.repro.basisn_hardware import cycles_ratio_k1
+            from xbarsim.mapping.basis_schedule import LayerShape
+            one = next((c for c in stored if c["n_arrays"] == 1), None)
+            if one is not None:
+                shapes = [LayerShape(**d) for d in json.loads(one["layers"])]
+                tables[model]["closed_form_k1"] = {
+                    "cycles_ratio_closed_form": _r(cycles_ratio_k1(shapes, main_m, p["array_size"], hw)),
+                    "cycles_ratio_simulated": _r(one["ratio_cycles"])}
+            tables[model]["array_size_sensitivity"] = array_size_sensitivity(
+                stored[0]["layers"], main_m, p["array_size"], _adc_bits(_io(p)))
         if over:
             claims.append({"claim": f"{model}: BasisN cycles/inference <= 1% of reprogramming wherever weights "
                                     f">= 10x on-chip capacity (worst K)",
@@ -527,9 +677,14 @@ def summarize(h5_path) -> dict:
                            "value": float(sum(not (c["reprog_counters_agree"] and c["fit_counters_agree"]
                                                    and c["basisn_counters_agree"]) for c in e["cost"])),
                            "op": "<=", "target": 0.0})
-    return {"dataset": "fashion-mnist", "models": tables,
+    return {"dataset": "fashion-mnist", "models": tables, "hardware": hardware,
             "tables_keys": "models[model].cost_vs_arrays[i].cycles[case]: per inference (batch 1), "
-                           "case in reprogramming / fit (conventional, weights resident) / basisn",
+                           "case in reprogramming / fit (conventional, weights resident) / basisn; "
+                           "cost_breakdown: cycles and energy per component; write_sensitivity: worst ratio "
+                           "over the K with weights >= 10x on-chip capacity against the write pulse, verify "
+                           "iterations and programming granularity (re-costed from the stored op counts), and the "
+                           "verify iterations needed for 1 %; array_size_sensitivity: from the schedules, "
+                           "not simulated",
             "claims": claims}
 
 
@@ -592,4 +747,44 @@ def draw_figures(h5_path, figures_dir) -> list[Path]:
         fig.tight_layout()
         paths += save_figure(fig, figures_dir, name)
         plt.close(fig)
+    paths += _draw_write_sensitivity(res, models, figures_dir, plt)
+    return paths
+
+
+def _draw_write_sensitivity(res: dict, models: list, figures_dir: Path, plt) -> list[Path]:
+    """Worst BasisN/reprogramming cycles and EDP ratio (weights >= 10x capacity) against the verify
+    iterations, per write pulse and programming granularity, with the preset's point and 1 %."""
+    from xbarsim.experiments.repro.basisn_hardware import WRITE_PULSES_S
+    panels = []
+    for model in models:
+        e = res[model]
+        over = [c for c in e["cost"] if c["over_capacity"] >= 10 and _stored_cases(c) is not None]
+        if over:
+            hw = _stored_hw(over[0], e["params"])
+            panels.append((model, hw, write_sensitivity(over, hw)["grid"]))
+    if not panels:
+        return []
+    fig, axes = plt.subplots(2, len(panels), figsize=(5 * len(panels), 7), squeeze=False)
+    colors = dict(zip([round(t * 1e9, 3) for t in WRITE_PULSES_S], ("tab:green", "tab:orange", "tab:blue")))
+    for j, (model, hw, grid) in enumerate(panels):
+        for i, (metric, label) in enumerate((("cycles_ratio", "cycles"), ("edp_ratio", "EDP"))):
+            ax = axes[i][j]
+            for prog, ls in (("row", "-"), ("cell", "--")):
+                for tp, color in colors.items():
+                    pts = [g for g in grid if g["programming"] == prog and g["write_pulse_ns"] == tp]
+                    ax.loglog([g["verify_iterations"] for g in pts], [100 * g[metric] for g in pts], ls,
+                              marker="o", ms=3, color=color,
+                              label=f"{'row-parallel' if prog == 'row' else 'cell-serial'}, {tp:g} ns pulse")
+            preset = next(g for g in grid if g["programming"] == "row" and g["verify_iterations"] ==
+                          hw.verify_iterations and g["write_pulse_ns"] == round(hw.write_pulse_s * 1e9, 3))
+            ax.plot([preset["verify_iterations"]], [100 * preset[metric]], "k*", ms=12, label="preset")
+            ax.axhline(1.0, color="tab:red", lw=1, ls=":", label="paper: 1 %")
+            ax.set_xlabel(f"program-and-verify iterations (verify read {hw.read_latency_s * 1e9:g} ns)")
+            ax.set_ylabel(f"BasisN / reprogramming, {label} [%]")
+            ax.set_title(f"{model}-style, worst K with weights >= 10x capacity")
+            if i == 0 and j == 0:
+                ax.legend(fontsize=6)
+    fig.tight_layout()
+    paths = save_figure(fig, figures_dir, "fig_write_sensitivity")
+    plt.close(fig)
     return paths

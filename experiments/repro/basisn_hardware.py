@@ -1,0 +1,232 @@
+r"""BasisN-style costs: the preset's hardware figures (sourced), re-costing, closed forms, sensitivity.
+
+Where the cycles ratio comes from
+---------------------------------
+Layers ``l`` have ``C_l`` outputs, fan-in ``F_l`` and ``P_l`` input positions per
+inference (output pixels; 1 for a linear layer).  Arrays are ``R x R`` (segment length
+``R``), so a layer has ``S_l = ceil(F_l / R)`` segments and ``n_l = ceil(C_l / R) S_l``
+conventional blocks, ``N = sum_l n_l``.  ``t_r`` is the array read cycle, ``t_d`` the
+digital cycle (``tau = t_d / t_r``), ``v`` the program-and-verify iterations, ``t_p``
+the write pulse; one programming step (a row, or a cell) costs ``v (t_p + t_r)``.
+With ``K = 1`` array (every case ``K <`` the blocks is the same up to the division of
+each layer over the arrays), in read cycles:
+
+.. math::
+
+    T_{rep} = \sum_l n_l P_l + N\,R\,g\,\frac{v (t_p + t_r)}{t_r}
+              + \tau \sum_l \lceil P_l C_l (S_l - 1) / R \rceil, \qquad
+    T_{B}   = \sum_l P_l S_l \lceil M/R \rceil + \tau \sum_l \lceil P_l S_l M C_l / R \rceil,
+
+with ``g = 1`` when a row's cells are programmed at once (row-parallel, NeuroSim) and
+``g = R`` when they are programmed one after another (cell-serial).  The ratio
+``T_B / T_rep`` falls as ``1 / (v (t_p + t_r))`` once the writes dominate:
+
+.. math::
+
+    \frac{T_B}{T_{rep}} \approx \frac{\sum_l P_l S_l (1 + \tau M C_l / R)}{\sum_l C_l S_l}
+    \cdot \frac{t_r}{g\,v\,(t_p + t_r)},
+
+i.e. (positions per written row) x (read cycle / row programming time).  ``R`` drops
+out to first order (BasisN reads and conventional writes both scale as ``1/R``): the
+array size is not what sets the ratio; the positions per weight and the programming
+time are.  Energy: ``E_rep = E_0 + N_cells v (e_w + e_r)`` against ``E_B`` (reads,
+conversions, coefficient MACs), so the EDP ratio is the cycles ratio times
+``E_B / E_rep`` (0.5-0.85 here: the ADCs dominate both).
+
+:func:`recost` evaluates any :class:`~xbarsim.crossbar.costs.HardwareParams` on the
+op counts a cost point stored (its critical-path steps included), through
+:func:`xbarsim.crossbar.costs.estimate`: exact, because in the reprogramming regime
+each array of a layer holds as many reprogrammed blocks as it reads, so the busiest
+array does not depend on the write figures.  :func:`cycles_ratio_k1` is the closed
+form above, for tests.
+
+Hardware figures (:func:`preset_hardware`) and their literature range
+----------------------------------------------------------------------
+* Array ``R x R`` = ``array_size`` (32): a scaled-down chip.  NeuroSim's default
+  subarray is 128 x 128 (DNN+NeuroSim V1.3 / V2.1 ``Param.cpp``:
+  ``numRowSubArray = numColSubArray = 128``), ISAAC's 128 x 128, MNSIM 2.0's 256 x 256
+  (``SimConfig.ini``: ``Xbar_Size = 256,256``), so 32 is small; it is kept so that the
+  Fashion-MNIST networks (0.17-0.28 M weights, about 100x smaller than ImageNet
+  networks) span the issue's range from "fits" to 1/100 of the weights on chip (with
+  128 x 128 arrays one array already holds 1/17 of VGG-style).  By the closed form the
+  ratio hardly depends on ``R``; ``summary.json`` shows it from the schedules
+  (``array_size_sensitivity``).
+* Array read cycle ``t_r`` = 100 ns [ISAAC], used for the verify read too.  NeuroSim's
+  read pulse is 10 ns (``readPulseWidth = 10e-9``), MNSIM 2.0's read 3.16 ns.
+* Write pulse ``t_p`` = 100 ns [Wong: RRAM switches in 10-100 ns]; DNN+NeuroSim V2.1
+  uses ``writePulseWidth = 50e-9``, MNSIM 2.0 ``Write_Latency = 10`` ns.  The
+  preset's value is the slow end of that range.
+* Program-and-verify iterations ``v`` = 10 [Alibart 2012: an iterative pulse/read
+  algorithm tunes a cell to 1 %, about 7 bits].  NeuroSim's open-loop update uses up to
+  ``maxNumLevelLTP = maxNumLevelLTD = 32`` pulses per polarity (V2.1 ``Param.cpp``);
+  write-verify without a verify read (``v = 1``) is the cheap limit.
+* Programming granularity: row-parallel (all cells of a row pulsed at once, each
+  pulse slot set by the slowest cell): NeuroSim's ``GetWriteUpdateEstimation``
+  ("update weight row-by-row", ``numSetWritePulse = MAX`` over the row).  Cell-serial
+  programming of 1T1R arrays ("each memristor is programmed individually, with the
+  transistor acting as a switch to isolate the target cell": "Efficient Reprogramming
+  of Memristive Crossbars for DNNs: Weight Sorting and Bit Stucking", arXiv 2410.21730,
+  and its refs [8-14]) multiplies the write time by the columns.  The preset keeps row-parallel:
+  the cheaper writes, i.e. the conservative side for BasisN.
+* Write energy 1 pJ per cell per pulse [Wong: pJ scale]; ADC, DAC, digital MAC and
+  cycle as in :class:`~xbarsim.crossbar.costs.HardwareParams` (ISAAC, Walden/Murmann,
+  Horowitz).
+
+The sensitivity sweep (:data:`WRITE_PULSES_S`, :data:`VERIFY_ITERATIONS`,
+:data:`PROGRAMMING`) covers those ranges.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Sequence
+
+from xbarsim.crossbar.costs import CostReport, HardwareParams, Inventory, OpCounts, estimate
+
+__all__ = ["PROGRAMMING", "WRITE_PULSES_S", "VERIFY_ITERATIONS", "HARDWARE_SOURCES", "preset_hardware",
+           "ops_to_json", "ops_from_json", "inventory_to_json", "inventory_from_json", "with_programming",
+           "recost", "ratios", "break_even_iterations", "cycles_ratio_k1"]
+
+#: how the cells of an array are written: "row" = a row's cells at once (NeuroSim), "cell" = one by one
+PROGRAMMING = ("row", "cell")
+#: write pulse widths of the sensitivity sweep [s]: MNSIM 2.0 (10 ns), DNN+NeuroSim V2.1 (50 ns), Wong/preset (100 ns)
+WRITE_PULSES_S = (10e-9, 50e-9, 100e-9)
+#: program-and-verify iterations of the sensitivity sweep: 1 (no verify) .. 100 (Alibart-style fine tuning)
+VERIFY_ITERATIONS = (1, 2, 5, 10, 20, 50, 100)
+
+#: the preset's figures that the cycles/EDP ratio depends on, with their sources (summary.json shows them)
+HARDWARE_SOURCES = {
+    "array_rows": "preset array_size (32): scaled down from NeuroSim/ISAAC 128x128 (MNSIM 2.0: 256x256) so that "
+                  "the Fashion-MNIST networks span 1x-170x over capacity; the ratio hardly depends on it",
+    "read_latency_s": "ISAAC (Shafiee et al., ISCA 2016): 100 ns array read cycle; also the verify read "
+                      "(NeuroSim readPulseWidth 10 ns, MNSIM 2.0 3.16 ns)",
+    "write_pulse_s": "Wong et al., Proc. IEEE 2012: RRAM switching in 10-100 ns (DNN+NeuroSim V2.1 "
+                     "writePulseWidth 50 ns, MNSIM 2.0 Write_Latency 10 ns)",
+    "verify_iterations": "Alibart et al., Nanotechnology 2012: program-and-verify iterations to tune a cell "
+                         "(NeuroSim open-loop updates: up to 32 pulses per polarity)",
+    "programming": "row-parallel: NeuroSim GetWriteUpdateEstimation (row by row, pulses per row = slowest cell); "
+                   "cell-serial 1T1R programming (arXiv 2410.21730) would multiply the write time by the columns",
+    "write_energy_pj": "Wong et al. 2012: pJ-scale switching energy per pulse",
+    "adc_ref_energy_pj": "ISAAC 8-bit SAR ADC, 16 mW at 1.28 GS/s, scaled 2^(bits-8) (Walden/Murmann)",
+    "digital_mac_energy_pj": "Horowitz ISSCC 2014: 8-bit multiply 0.2 pJ + 32-bit add 0.1 pJ",
+    "digital_cycle_s": "ISAAC: 1.2 GHz digital units",
+}
+
+
+def preset_hardware(array_size: int) -> HardwareParams:
+    """The preset's :class:`HardwareParams`, every figure the ratio depends on named (module docstring).
+
+    The values equal the shared defaults of :mod:`xbarsim.crossbar.costs` except the
+    array size (and its area, scaled from ISAAC's 128 x 128 array by cell count).
+    """
+    a = int(array_size)
+    return HardwareParams(
+        array_rows=a, array_cols=a,
+        array_area_um2=25.0 * a * a / (128 * 128),   # ISAAC: 25 um^2 per 128 x 128 array
+        read_latency_s=100e-9,                        # ISAAC read cycle (also the verify read)
+        write_pulse_s=100e-9,                         # Wong 2012: 10-100 ns
+        write_energy_pj=1.0,                          # Wong 2012: pJ scale
+        verify_iterations=10,                         # Alibart 2012
+        digital_mac_energy_pj=0.3,                    # Horowitz 2014
+        digital_cycle_s=1.0 / 1.2e9,                  # ISAAC
+    )
+
+
+# --------------------------------------------------------------------------- stored op counts
+def ops_to_json(ops: OpCounts) -> str:
+    """An :class:`OpCounts` as JSON (stored per cost point and case in the HDF5 file)."""
+    d = dataclasses.asdict(ops)
+    d["adc_conversions"] = {str(k): int(v) for k, v in ops.adc_conversions.items()}
+    return json.dumps(d, sort_keys=True)
+
+
+def ops_from_json(text: str) -> OpCounts:
+    d = json.loads(text)
+    d["adc_conversions"] = {int(k): int(v) for k, v in d["adc_conversions"].items()}
+    return OpCounts(**d)
+
+
+def inventory_to_json(inv: Inventory) -> str:
+    d = dataclasses.asdict(inv)
+    d["n_adcs"] = {str(k): int(v) for k, v in inv.n_adcs.items()}
+    return json.dumps(d, sort_keys=True)
+
+
+def inventory_from_json(text: str) -> Inventory:
+    d = json.loads(text)
+    d["n_adcs"] = {int(k): int(v) for k, v in d["n_adcs"].items()}
+    return Inventory(**d)
+
+
+def with_programming(ops: OpCounts, programming: str, array_cols: int) -> OpCounts:
+    """``ops`` with row-parallel programming steps (as stored) turned into ``programming`` steps.
+
+    ``"row"``: unchanged; ``"cell"``: each row step becomes ``array_cols`` sequential
+    cell steps (``program_steps x array_cols``).
+    """
+    if programming not in PROGRAMMING:
+        raise ValueError(f"programming = {programming!r} must be one of {PROGRAMMING}")
+    if programming == "row":
+        return ops
+    return dataclasses.replace(ops, program_steps=ops.program_steps * int(array_cols))
+
+
+def recost(ops: OpCounts, inventory: Inventory | None, hw: HardwareParams, programming: str = "row") -> CostReport:
+    """:func:`xbarsim.crossbar.costs.estimate` of stored op counts under other hardware figures."""
+    return estimate(with_programming(ops, programming, hw.array_cols), inventory, hw)
+
+
+def ratios(basisn: tuple, reprog: tuple, hw: HardwareParams, programming: str = "row") -> dict:
+    """``{"cycles", "energy", "edp"}``: BasisN over reprogramming; ``basisn``/``reprog`` are (ops, inventory)."""
+    b = recost(basisn[0], basisn[1], hw, programming)
+    r = recost(reprog[0], reprog[1], hw, programming)
+    return {"cycles": b.cycles / r.cycles, "energy": b.total_energy_j / r.total_energy_j, "edp": b.edp / r.edp}
+
+
+def break_even_iterations(basisn: tuple, reprog: tuple, hw: HardwareParams, programming: str = "row",
+                          target: float = 0.01, metric: str = "cycles") -> float | None:
+    r"""Smallest (real) number of verify iterations ``v`` with BasisN/reprogramming ``<= target``.
+
+    Reprogramming's latency and energy are affine in ``v`` (``T = a + b v``,
+    ``E = e_0 + e_1 v``), BasisN's do not depend on it (no writes).  Cycles:
+    ``v = (T_B / target - a) / b``; EDP: the positive root of
+    ``(e_0 + e_1 v)(a + b v) = E_B T_B / target``.  ``None`` when reprogramming
+    writes nothing (the ratio does not depend on ``v``); 0 when ``v -> 0`` already meets it.
+    """
+    b_rep = recost(basisn[0], basisn[1], hw, programming)
+    r1 = recost(reprog[0], reprog[1], hw.replace(verify_iterations=1), programming)
+    r2 = recost(reprog[0], reprog[1], hw.replace(verify_iterations=2), programming)
+    slope_t, slope_e = r2.latency_s - r1.latency_s, r2.total_energy_j - r1.total_energy_j
+    a, e0 = r1.latency_s - slope_t, r1.total_energy_j - slope_e
+    if slope_t <= 0:
+        return None
+    if metric == "cycles":
+        v = (b_rep.latency_s / target - a) / slope_t
+    elif metric == "edp":
+        c = b_rep.total_energy_j * b_rep.latency_s / target
+        qa, qb, qc = slope_e * slope_t, e0 * slope_t + slope_e * a, e0 * a - c
+        v = -qc / qb if qa == 0 else (-qb + math.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa)
+    else:
+        raise ValueError(f"metric = {metric!r} must be 'cycles' or 'edp'")
+    return max(0.0, v)
+
+
+def cycles_ratio_k1(layers: Sequence, n_bases: int, array_size: int, hw: HardwareParams,
+                    programming: str = "row") -> float:
+    """The closed form (module docstring) of BasisN/reprogramming cycles on ``K = 1`` array.
+
+    ``layers``: :class:`xbarsim.mapping.basis_schedule.LayerShape` s; one MAC unit and one
+    adder per bit line (``array_size`` of each), as in the reproduction.
+    """
+    r, m = int(array_size), int(n_bases)
+    tau = hw.digital_cycle_s / hw.read_latency_s
+    g = 1 if programming == "row" else r
+    step = hw.verify_iterations * (hw.write_pulse_s + hw.read_latency_s) / hw.read_latency_s
+    t_rep = t_b = 0.0
+    for s in layers:
+        seg = math.ceil(s.fan_in / r)
+        blocks = math.ceil(s.out_features / r) * seg
+        t_rep += blocks * (s.positions + r * g * step) + tau * math.ceil(s.positions * s.out_features * (seg - 1) / r)
+        t_b += s.positions * seg * math.ceil(m / r) + tau * math.ceil(s.positions * seg * m * s.out_features / r)
+    return t_b / t_rep

@@ -1,0 +1,79 @@
+"""BasisN-style cost analysis: closed form, re-costing stored op counts, break-even verify iterations."""
+import math
+
+import pytest
+
+from xbarsim.crossbar.costs import HardwareParams, estimate
+from xbarsim.experiments.repro.basisn_hardware import (break_even_iterations, cycles_ratio_k1, inventory_from_json,
+                                                       inventory_to_json, ops_from_json, ops_to_json,
+                                                       preset_hardware, ratios, recost)
+from xbarsim.mapping.basis_schedule import (LayerShape, basisn_schedule, conventional_schedule, schedule_inventory,
+                                            schedule_op_counts)
+
+# a: 6 outputs, fan-in 10, 4 positions; b: 3 outputs, fan-in 5, 1 position.  On 4 x 4 arrays
+# a has S = 3 segments and 2 x 3 = 6 blocks, b S = 2 and 2 blocks: N = 8 blocks of 4 rows.
+TWO_LAYERS = [LayerShape("a", out_features=6, fan_in=10, positions=4),
+              LayerShape("b", out_features=3, fan_in=5, positions=1)]
+R, M = 4, 4
+
+
+def _cases(hw, k):
+    """(ops, inventory) of BasisN and of conventional reprogramming on k arrays (one MAC/adder per bit line)."""
+    out = []
+    for sched in (basisn_schedule(TWO_LAYERS, M, R, k, R, replicas=k), conventional_schedule(TWO_LAYERS, k, R, R)):
+        out.append((schedule_op_counts(sched, hw, 9, k * R, k * R), schedule_inventory(sched, 9, k * R, k * R)))
+    return out
+
+
+def test_closed_form_k1_ratio_equals_a_hand_computation_and_the_schedules():
+    hw = preset_hardware(R)
+    tau = hw.digital_cycle_s / hw.read_latency_s          # 1/120
+    step = 10 * (100e-9 + 100e-9) / 100e-9                # 20 read cycles per programmed row
+    # reprogramming: reads 6*4 + 2*1, 8 blocks x 4 rows programmed, partial-sum adds ceil(48/4) + ceil(3/4)
+    t_rep = 6 * (4 + 4 * step) + 2 * (1 + 4 * step) + 13 * tau
+    # BasisN: reads 4*3 + 1*2 segment vectors, coefficient MACs ceil(12*4*6/4) + ceil(2*4*3/4) = 72 + 6
+    t_b = 14 + 78 * tau
+    assert cycles_ratio_k1(TWO_LAYERS, M, R, hw) == pytest.approx(t_b / t_rep, rel=1e-12)
+    basis, conv = _cases(hw, 1)
+    assert ratios(basis, conv, hw)["cycles"] == pytest.approx(t_b / t_rep, rel=1e-12)
+    # cell-serial programming: each of the 32 row steps becomes 4 cell steps
+    t_rep_cell = 6 * (4 + 16 * step) + 2 * (1 + 16 * step) + 13 * tau
+    assert cycles_ratio_k1(TWO_LAYERS, M, R, hw, "cell") == pytest.approx(t_b / t_rep_cell, rel=1e-12)
+    assert ratios(basis, conv, hw, "cell")["cycles"] == pytest.approx(t_b / t_rep_cell, rel=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_stored_op_counts_recost_like_a_fresh_schedule_under_other_write_figures(k):
+    hw1 = preset_hardware(R)
+    hw2 = hw1.replace(verify_iterations=37, write_pulse_s=50e-9, write_energy_pj=2.0, read_latency_s=40e-9)
+    for (ops1, inv1), (ops2, inv2) in zip(_cases(hw1, k), _cases(hw2, k)):
+        ops, inv = ops_from_json(ops_to_json(ops1)), inventory_from_json(inventory_to_json(inv1))
+        assert ops == ops1 and inv == inv1
+        fresh, stored = estimate(ops2, inv2, hw2), recost(ops, inv, hw2)
+        assert stored.latency_s == pytest.approx(fresh.latency_s, rel=1e-12)
+        assert stored.total_energy_j == pytest.approx(fresh.total_energy_j, rel=1e-12)
+
+
+def test_break_even_verify_iterations_solve_the_affine_cycles_and_the_quadratic_edp():
+    hw = preset_hardware(R)
+    basis, conv = _cases(hw, 1)
+    tau = hw.digital_cycle_s / hw.read_latency_s
+    # reprogramming in read cycles: 26 + 13 tau + 32 rows x v x 2 (pulse + verify read); BasisN 14 + 78 tau
+    v_cycles = ((14 + 78 * tau) / 0.01 - (26 + 13 * tau)) / 64
+    assert break_even_iterations(basis, conv, hw, metric="cycles") == pytest.approx(v_cycles, rel=1e-9)
+    for metric in ("cycles", "edp"):
+        v = break_even_iterations(basis, conv, hw, metric=metric)
+        above = ratios(basis, conv, hw.replace(verify_iterations=math.ceil(v)))[metric]
+        below = ratios(basis, conv, hw.replace(verify_iterations=math.floor(v)))[metric]
+        assert above <= 0.01 < below
+    # when the conventional mapping fits, nothing is written and no v helps
+    fits = conventional_schedule(TWO_LAYERS, 8, R, R)
+    fit_case = (schedule_op_counts(fits, hw, 9, 8 * R, 8 * R), None)
+    assert break_even_iterations(basis, fit_case, hw) is None
+
+
+def test_preset_hardware_equals_the_shared_defaults_but_for_the_array():
+    base, hw = HardwareParams(), preset_hardware(32)
+    changed = {k for k, v in hw.to_dict().items() if base.to_dict()[k] != v}
+    assert changed == {"array_rows", "array_cols", "array_area_um2"}
+    assert hw.array_area_um2 == pytest.approx(base.array_area_um2 / 16)
