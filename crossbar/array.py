@@ -23,7 +23,7 @@ input tiles are merged by ``sum`` (default) or ``majority`` of their 1-bit outpu
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -114,6 +114,7 @@ class CrossbarArray:
         self._sa_threshold = np.zeros((self.n_input_tiles, self.rows), dtype=np.float32)
         self._sa_sign = np.ones((self.n_input_tiles, self.rows), dtype=np.float32)
         self._rng = {"forward": 0, "backward": 0, "update": 0, "program": 0, "decay": 0}
+        self._inflight: Callable[[], Any] | None = None  # finishes an update still being pulsed (defer_settle)
         w0 = np.clip(0.0, self._cell[..., C_B_MIN], self._cell[..., C_B_MAX])
         self._w[...] = w0
         self._refresh_read()
@@ -122,6 +123,25 @@ class CrossbarArray:
     def __repr__(self) -> str:
         return (f"CrossbarArray({self.rows}x{self.cols}, device={self.device.name}, "
                 f"tiles={len(self.tiles)}, io={'perfect' if self.io.perfect else 'noisy'})")
+
+    # ------------------------------------------------------- in-flight updates
+    def defer_settle(self, finish: Callable[[], Any]) -> None:
+        """Mark an update of this array as still being pulsed on other threads; ``finish()`` completes it.
+
+        Every public method that reads or changes the array first calls
+        :meth:`settle`, so an optimizer can return while the pulses go on and the
+        next batch's reads of other layers overlap with them
+        (:class:`xbarsim.training.AnalogSGD`).  The results are those of a
+        synchronous update, bit for bit.
+        """
+        self.settle()
+        self._inflight = finish
+
+    def settle(self) -> None:
+        """Wait for (and help finish) an update still in flight; no-op otherwise."""
+        finish, self._inflight = self._inflight, None
+        if finish is not None:
+            finish()
 
     # ---------------------------------------------------------------- weights
     def _invalidate(self) -> None:
@@ -161,6 +181,7 @@ class CrossbarArray:
         Counters: each call is one program-and-verify pass over the whole array,
         ``cells_programmed += rows * cols`` and ``program_calls += 1``.
         """
+        self.settle()
         w = self._check_matrix("weights", weights, (self.rows, self.cols)).astype(np.float64)
         if self._reference is not None:
             w = w + self._reference
@@ -174,6 +195,7 @@ class CrossbarArray:
 
     def get_weights(self) -> np.ndarray:
         """The stored weights ``G - G_ref`` (float32 copy, without read/write noise)."""
+        self.settle()
         w = self._w.copy()
         if self._reference is not None:
             w -= self._reference
@@ -181,10 +203,12 @@ class CrossbarArray:
 
     def get_conductances(self) -> np.ndarray:
         """The programmable cells ``G`` in weight units (float32 copy)."""
+        self.settle()
         return self._w.copy()
 
     @property
     def reference(self) -> np.ndarray | None:
+        self.settle()
         return None if self._reference is None else self._reference.copy()
 
     def set_reference(self, reference: Any | None) -> None:
@@ -192,6 +216,7 @@ class CrossbarArray:
 
         The stored conductances ``G`` stay as they are, so the effective weights change.
         """
+        self.settle()
         if reference is None:
             self._reference = None
         else:
@@ -208,6 +233,7 @@ class CrossbarArray:
     @property
     def cell_params(self) -> np.ndarray:
         """Per-cell device parameters, ``(rows, cols, N_CELL)`` (see xbarsim.devices.kernels)."""
+        self.settle()
         return self._cell
 
     # ------------------------------------------------------------------ reads
@@ -335,6 +361,7 @@ class CrossbarArray:
         With a sense-amp output stage the result is the merged 1-bit decisions instead
         (±1 for ``majority``; the vote count for ``sum``), see :class:`OutputStage`.
         """
+        self.settle()
         x = self._as_batch("x", x, self.cols)
         if self.output_stage.kind == "sense_amp":
             return self._sense_read(x)
@@ -347,6 +374,7 @@ class CrossbarArray:
         Each has shape ``(rows,)`` (same for every input tile) or ``(n_input_tiles, rows)``;
         ``sign=None`` means ``+1`` everywhere.  Thresholds may be ``±inf`` (constant output).
         """
+        self.settle()
         shape = (self.n_input_tiles, self.rows)
         thr = np.asarray(threshold, dtype=np.float32)
         if thr.shape not in (shape, (self.rows,)) or np.isnan(thr).any():
@@ -361,11 +389,13 @@ class CrossbarArray:
     @property
     def sense_amp_threshold(self) -> np.ndarray:
         """Thresholds ``(n_input_tiles, rows)`` of the sense amplifiers (copy)."""
+        self.settle()
         return self._sa_threshold.copy()
 
     @property
     def sense_amp_sign(self) -> np.ndarray:
         """Comparison signs ``(n_input_tiles, rows)`` of the sense amplifiers (copy)."""
+        self.settle()
         return self._sa_sign.copy()
 
     def _analog_current(self, x: np.ndarray, w: np.ndarray, io: IOConfig, stream: int, ctr: int) -> np.ndarray:
@@ -407,6 +437,7 @@ class CrossbarArray:
 
         The backward periphery never applies bound management (as in aihwkit).
         """
+        self.settle()
         return self._tiled_read(self._as_batch("d", d, self.rows), transposed=True)
 
     # ---------------------------------------------------------------- updates
@@ -458,6 +489,7 @@ class CrossbarArray:
 
     def check_update_args(self, x: Any, d: Any, lr: float) -> tuple[np.ndarray, np.ndarray, float]:
         """Validated ``(x (batch, cols), d (batch, rows), lr)`` of an update; raises ``ValueError``."""
+        self.settle()
         x = self._as_batch("x", x, self.cols)
         d = self._as_batch("d", d, self.rows)
         if x.shape[0] != d.shape[0]:
@@ -488,6 +520,7 @@ class CrossbarArray:
         ``FUSED_READ_MAX_BATCH`` samples, perfect or weight-noise IO, or decay and
         diffusion after updates.
         """
+        self.settle()
         if (isinstance(self.device, IdealDevice) or self.output_stage.kind != "adc" or batch > FUSED_READ_MAX_BATCH
                 or getattr(self.device, "lifetime", 0) > 0 or getattr(self.device, "diffusion", 0) > 0):
             return None
@@ -495,14 +528,17 @@ class CrossbarArray:
         if fwd is None or bwd is None:
             return None
         up = self.update_config
-        ref = _EMPTY2 if self._reference is None else self._reference
+        ref = _EMPTY2 if self._reference is None else np.ascontiguousarray(
+            np.broadcast_to(self._reference, (self.rows, self.cols)))
         return LoopState(w=self._w, w_read=self._w_read, cell=self._cell, g=self._g, pw_up=self._pw_up,
                          pw_down=self._pw_down, pulses=self._pulses, tiles=self._tile_table, reference=ref,
                          read=self._read_weights(), fwd=fwd, bwd=bwd, dw_min=float(self.device.dw_min),
                          desired_bl=int(up.desired_bl), update_management=bool(up.update_management),
                          update_bl_management=bool(up.update_bl_management), seed=self.seed,
                          model=int(self._g[G_MODEL]), dac_forward=self._dac_per_sample[False],
-                         dac_backward=self._dac_per_sample[True], tile_streams=_TILE_STREAMS)
+                         dac_backward=self._dac_per_sample[True], tile_streams=_TILE_STREAMS,
+                         rng_forward=self._rng["forward"], rng_backward=self._rng["backward"],
+                         rng_update=self._rng["update"])
 
     def loop_advance(self, forward_reads: int, forward_samples: int, backward_reads: int, backward_samples: int,
                      adc: int, bm_repeats: int, update_samples: int, pulses: int, last_tile_pulses: Any) -> None:
@@ -539,6 +575,7 @@ class CrossbarArray:
 
     def decay(self, n: int = 1) -> None:
         """Apply ``n`` decay/diffusion calls (drift of an idle array)."""
+        self.settle()
         for _ in range(int(n)):
             self._post_update()
         self._invalidate()
@@ -548,6 +585,7 @@ class CrossbarArray:
 
         ``n`` is an int or a (rows, cols) integer array (0 = no pulse).
         """
+        self.settle()
         if isinstance(self.device, IdealDevice):
             raise ValueError("CrossbarArray.apply_pulses: IdealDevice is not pulsed")
         up_mask = np.asarray(up_mask, dtype=bool)
@@ -569,11 +607,13 @@ class CrossbarArray:
     def counters(self) -> dict:
         """Operation counters: MVMs (per tile), DAC/ADC conversions, sense-amp decisions, updates, pulses per
         cell, programmed cells and programming calls."""
+        self.settle()
         out: dict[str, Any] = dict(self._counts)
         out["pulses"] = self._pulses
         return out
 
     def reset_counters(self) -> None:
+        self.settle()
         for k in self._counts:
             self._counts[k] = 0
         self._pulses[...] = 0
@@ -587,6 +627,7 @@ class CrossbarArray:
 
     def state_dict(self) -> dict:
         """Everything needed to resume bit-identically (copies)."""
+        self.settle()
         return {
             "config": self.config_dict(),
             "weights": self._w.copy(),
@@ -601,6 +642,7 @@ class CrossbarArray:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        self.settle()
         cfg = state["config"]
         if (cfg["rows"], cfg["cols"]) != (self.rows, self.cols):
             raise ValueError(f"CrossbarArray.load_state_dict: shape {(cfg['rows'], cfg['cols'])} does not match "

@@ -738,6 +738,9 @@ class LoopState(NamedTuple):
     dac_forward: int
     dac_backward: int
     tile_streams: int
+    rng_forward: int
+    rng_backward: int
+    rng_update: int
 
 
 class PulseArgs(NamedTuple):

@@ -21,12 +21,14 @@ gradients is second order in lr and neglected).  We assert every cell within
 5 sigma (per-cell false alarm < 6e-7) and the mean squared z-score below 2
 (chi-square with 32 d.o.f., false alarm ~1e-3; the seed is fixed anyway).
 """
+import numba
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from xbarsim.crossbar import IOConfig, UpdateConfig
-from xbarsim.devices import ConstantStep, IdealDevice
+from xbarsim.devices import ConstantStep, IdealDevice, SoftBounds
 from xbarsim.mapping import AnalogConfig, AnalogConv2d, AnalogLinear, convert_to_analog
 from xbarsim.training import AnalogSGD
 
@@ -162,3 +164,44 @@ def test_constant_step_follows_sgd_within_pulse_noise():
     drift = (ref.detach().double() - w_init.double()).abs() / sigma
     assert drift.median() > 5, f"median drift only {drift.median():.1f} sigma"
     assert layer.counters["pulse_total"] > 0
+
+
+def _cnn(seed):
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5))
+    return convert_to_analog(net, AnalogConfig(device=SoftBounds(dw_min=0.01)), seed=seed)
+
+
+def _arrays_state(model):
+    out = []
+    for m in model.modules():
+        if hasattr(m, "array"):
+            st = m.array.state_dict()
+            out += [st["weights"].tobytes(), st["pulses"].tobytes(), sorted(st["counters"].items()),
+                    sorted(st["rng"].items())]
+    return out
+
+
+@pytest.mark.skipif(numba.get_num_threads() < 2, reason="overlap needs two numba threads")
+def test_overlapped_updates_are_bit_identical_to_synchronous():
+    """AnalogSGD(overlap=True) leaves pulses in flight across batches; numbers stay the same."""
+    rng = np.random.default_rng(7)
+    x = torch.from_numpy(rng.uniform(0, 1, (4, 6, 1, 8, 8)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 5, (4, 6)))
+    states, losses = [], []
+    for overlap in (False, True):
+        model = _cnn(3)
+        opt = AnalogSGD(model.parameters(), lr=0.2, overlap=overlap)
+        seen = []
+        for b in range(4):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x[b]), y[b])
+            loss.backward()
+            opt.step()
+            seen.append(loss.item())
+            if overlap:  # the updates really were left in flight
+                assert all(m.array._inflight is not None for m in model.modules() if hasattr(m, "array"))
+        losses.append(seen)
+        states.append(_arrays_state(model))
+    assert losses[0] == losses[1]
+    assert states[0] == states[1]

@@ -52,19 +52,27 @@ class AnalogSGD(torch.optim.SGD):
         their ``analog_ctx`` parameter, so it must be included.
     lr, momentum, dampening, weight_decay, nesterov, foreach:
         As ``torch.optim.SGD`` (momentum/weight decay: digital parameters only).
+    overlap:
+        Leave the pulses in flight when ``step()`` returns (see :meth:`step`).
     """
 
     def __init__(self, params, lr: float = 1e-2, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, foreach: Optional[bool] = None) -> None:
+                 weight_decay: float = 0.0, nesterov: bool = False, *, foreach: Optional[bool] = None,
+                 overlap: bool = True) -> None:
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                          nesterov=nesterov, foreach=foreach)
+        self.overlap = bool(overlap)
 
     @torch.no_grad()
     def step(self, closure: Optional[Callable[[], float]] = None):
         """Digital SGD step, then one pulsed update per analog layer with a stash.
 
         The layers' pulses run concurrently (:func:`xbarsim.crossbar.update_arrays`), with
-        the same result as updating them one after another.
+        the same result as updating them one after another.  With ``overlap``
+        (the default) ``step()`` returns while they are still being pulsed, and
+        each array finishes its own update when it is next used (its next read,
+        a state dict, its counters), so the next batch's first layers are read
+        while the deeper layers are pulsed; the numbers are the same, bit for bit.
         """
         loss = super().step(closure)
         updates = []
@@ -74,7 +82,7 @@ class AnalogSGD(torch.optim.SGD):
                 pending = pop_pending_update(p)
                 if pending is not None:
                     updates.append((pending, lr))
-        apply_pending_updates(updates)
+        apply_pending_updates(updates, overlap=self.overlap)
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -258,8 +258,7 @@ def run_mlp_batches(layers: list[LoopLayer], xs: np.ndarray, ys: np.ndarray, bat
     fn = specialise(_run, False, sources=(crossbar_kernels.__file__,), MODEL=model)
     parts = crossbar_kernels.pulse_parts_kernel(model)
     max_tiles = max(len(s.tiles) for s in states)
-    ctr = np.array([[layer.array._rng["forward"], layer.array._rng["backward"], layer.array._rng["update"]]
-                    for layer in layers], dtype=np.int64)
+    ctr = np.array([[s.rng_forward, s.rng_backward, s.rng_update] for s in states], dtype=np.int64)
     ctr0 = ctr.copy()
     counters = np.zeros((n_layers, _N_COUNTERS), dtype=np.int64)
     last_tile = np.zeros((n_layers, max_tiles), dtype=np.int64)
