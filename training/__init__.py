@@ -2,7 +2,9 @@
 
 ``AnalogSGD`` trains in-situ layers with pulsed updates; ``convert_to_hwa`` /
 ``program`` do hardware-aware training for inference; ``MLPStep`` is the
-autograd-free training step of an analog MLP (bit-identical, faster).
+autograd-free training step of an analog MLP (bit-identical, faster), whose
+``train_batches`` runs a whole run of batches in one compiled call
+(:mod:`xbarsim.training.mlp_loop`).
 """
 from .analog_sgd import AnalogSGD
 from .fused_step import MLPStep

@@ -20,6 +20,9 @@ bit-identical weights (tested).  What it saves is the per-batch cost of
 torch's module calls, autograd graph and optimizer hooks, about half a
 millisecond per batch of 10, which was a third of the in-situ epoch.
 
+:meth:`MLPStep.train_batches` goes further: it hands a whole run of batches to
+one compiled call (:mod:`xbarsim.training.mlp_loop`), same numbers again.
+
 :meth:`MLPStep.build` returns ``None`` for anything else (other layer types or
 losses, analog biases, momentum or weight decay on the biases); callers then
 use the ordinary autograd loop.
