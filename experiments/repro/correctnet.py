@@ -95,6 +95,60 @@ Departures from the paper
   reconstructions; overhead is counted analytically (parameters, MACs).
 * Units are trained per σ (per device setting) on the variation distribution, not
   per chip: one digital design serves every chip.
+* Error suppression includes variation-aware training (lognormal noise injected
+  at :math:`\sigma_t` while training the Lipschitz-regularized network); the
+  paper names only the Lipschitz penalty.  The table keeps the Lipschitz-only
+  network as its own column.
+
+Diagnosis (run 2, LeNet-5 at σ = 1.0, 2000 test images, 20 chips unless noted)
+-----------------------------------------------------------------------------
+Why run 2 (the committed numbers before this revision) missed the 95 % claim
+(0.554 = 64 % of clean), measured with its networks and seeds (its plain and
+regularized numbers are reproduced exactly: 0.322 and 0.332):
+
+* **Where it is lost.**  One layer varied alone (others exact): conv1 0.688,
+  conv2 0.686, fc1 0.804, fc2 0.786, fc3 0.682.  Only fc1 + fc2 varied (95 % of
+  the parameters, too large for the 5 % budget): 0.712, and 0.740 with fc3
+  retrained digitally under that variation (1500 steps).  So a compensation
+  that made every small layer exact and digital is capped near 0.74 = 86 % of
+  clean: the analog weights of the big layers must themselves become robust,
+  which only training can do.
+* **The regularizer alone** recovers nothing measurable: +1 point (0.332 vs
+  0.322), within the chip spread (std 0.09-0.11).  Under multiplicative noise a
+  layer's SNR is scale-free, so bounding Lipschitz constants cannot raise it.
+* **The units were under-trained.**  The RL placement of run 2 (conv1, conv2,
+  fc3, rank 8) trained 200 steps: 0.554; 1000 steps: 0.720.  On a σ_t = 0.5
+  variation-aware base: 200 steps 0.746, 1000 steps 0.798; on the validation
+  split, learning rate 0.03 for 300 steps did no better than 0.01 for 600 (0.750
+  vs 0.775, whose loss was still falling).
+* **Training and evaluation distributions match**: the units see fresh chips of
+  the same :class:`LognormalVariation` (same σ), chip seeds disjoint from the
+  test chips.
+* **The lognormal model** is applied per weight as :math:`w e^{\theta}`,
+  :math:`\theta\sim N(0,\sigma^2)`, so :math:`E[w'] = w e^{\sigma^2/2}` (tested).
+  The mean shift is a deterministic gain; nothing corrected it.  Folding it into
+  the digital biases (:math:`b_l \leftarrow b_l e^{l\sigma^2/2}`, the exact
+  correction for a ReLU network, zero overhead) changes nothing: plain 0.317,
+  regularized 0.328 (σ = 0.7: 0.519 / 0.525 vs 0.521 / 0.536).  A learned
+  per-channel gain and offset on each compensated layer (200 steps): 0.552 vs
+  0.554.  The gain is not the problem; the per-weight spread
+  (:math:`\sqrt{e^{\sigma^2}-1} = 1.31` of the mean at σ = 1) is.
+* **Normalization statistics**: the networks have no BatchNorm.  A per-chip
+  BatchNorm-style recalibration (each layer's per-channel output mean and std on
+  512 unlabeled validation images matched to the exact network's, layer by
+  layer) recovers a lot: plain 0.684, regularized 0.677, variation-aware
+  (σ_t = 0.7) 0.747 (σ = 0.9: 0.767).  It needs a calibration pass and
+  per-chip digital constants after programming, a different deployment model
+  from CorrectNet's one design for every chip, so it is reported here only.
+* **Variation-aware training** (this revision): σ_t = 0.5 gives 0.559 at σ = 1
+  (0.776 at 0.7), σ_t = 1.0 does not train in 3 epochs (clean 0.50).  On the
+  validation split (10 chips) σ_t = 0.7 beats 0.5 at σ = 0.9 (0.728 vs 0.684)
+  and 1.0 (0.672 vs 0.588), equal at 0.7: the preset uses 0.7 for LeNet-5.  For
+  the VGG-style net (2 epochs) σ_t = 0.5 beat 0.7 at σ = 0.5 / 0.65 / 0.8 (0.651
+  vs 0.610 at 0.65); 4 epochs instead of 2 lifted it to 0.728 at 0.65, so the
+  preset trains every VGG-style network 4 epochs.  With the units of run 2's
+  placement (800 steps) on the σ_t = 0.7 network at σ = 0.9: 0.805 on the
+  validation split.
 
 Presets and budget
 ------------------
@@ -103,38 +157,57 @@ Presets and budget
 ``paper``: sized for about 30 minutes with 2 workers on the project's 2-core
 machine (it is run with 1 worker beside two other presets; one LeNet-5 σ point
 took 7.5 minutes there in calibration with 5000 test images, hence the cuts).
-LeNet-5: 3 epochs on 58 k images, σ in {0.1, 0.4, 0.6, 0.7, 0.8, 1.0}, the first
-2000 test images; VGG-style: 2 epochs on 30 k images, σ in {0.2, 0.5, 0.8}, the
-first 1000 test images; 20 chips per test figure (so a mean's standard error is
-about std/4.5, plus the test subset's own sampling error of about 1 point);
-RL with 20 episodes, 6 validation chips on 2000 images, 200 search steps and
-200 final steps per placement (a first run with 100 search steps and 5 chips
-ranked placements by undertrained units: its RL choice trailed greedy by up to
-12 points at σ = 0.7-0.8); device points for LeNet-5 only, 200 test images
-through the crossbar, a pool of 6 programmed chips.  The paper's full training
-schedules and test sets are cut to fit.  The committed paper run took 1584 s
-(26.4 min) of wall time with 1 worker on the shared 2-core machine.
+LeNet-5: 3 epochs on 58 k images, σ in {0.1, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0}, the
+first 2000 test images, σ_t = 0.7; VGG-style: 4 epochs on 30 k images, σ in
+{0.2, 0.5, 0.65, 0.8}, the first 1000 test images, σ_t = 0.5 (σ = 0.9 and 0.65
+were added in run 3 to locate the first σ where the plain network keeps at most
+half its accuracy: run 2 had it between 0.8 (52 %) and 1.0 for LeNet-5 and
+between 0.5 (59 %) and 0.8 for the VGG-style net); 20 chips per test figure
+(so a mean's standard error is about std/4.5, plus the test subset's own
+sampling error of about 1 point); RL with 20 episodes, 6 validation chips on
+2000 images, 200 search steps and 600 final steps per placement (run 1 with 100
+search steps ranked placements by undertrained units: its RL choice trailed
+greedy by up to 12 points at σ = 0.7-0.8; run 2's 200 final steps left the units
+under-trained, see the diagnosis); device points for LeNet-5 only, 200 test
+images through the crossbar, a pool of 6 programmed chips.  The paper's full
+training schedules and test sets are cut to fit.  Run 2 took 1584 s (26.4 min)
+of wall time with 1 worker on the shared 2-core machine; run 3 (committed) took 1907 s (31.8 min), also
+with 1 worker on the shared machine.
 
-Findings (paper preset, Fashion-MNIST, committed in ``experiments/figures/correctnet``)
----------------------------------------------------------------------------------------
-* The paper's claim is **missed**.  LeNet-5 (clean 0.862) first keeps at most half
-  its accuracy at σ = 1.0 (0.322 ± 0.110); there regularizer + RL compensation
-  reaches 0.554 ± 0.085 = 64 % of clean, with 3.7 % parameter (67 % MAC)
-  overhead.  VGG-style (clean 0.807): σ = 0.8, 0.269 → 0.489 ± 0.095 = 61 %,
-  4.4 % parameters.  The overhead claim (<= 5 % of parameters) is met.
-* Compensation is where the recovery comes from: +10 to +23 points over the
-  regularized network at σ >= 0.6.  The spectral regularizer alone adds -1 to +4
-  points (within the chip-to-chip spread).
-* At equal budget, RL and greedy tie at LeNet-5's σ = 0.8 and 1.0, greedy leads by
-  1-4 points at σ = 0.4-0.7 (the search's validation scores of the top placements
-  lie within about a point of each other there), RL leads on the VGG-style net at
-  σ = 0.8 (0.489 vs 0.464); all-layer units (rank lowered to fit) trail both at
-  σ >= 0.5.
+Findings (paper preset run 3, Fashion-MNIST, committed in ``experiments/figures/correctnet``)
+----------------------------------------------------------------------------------------------
+* The paper's claim is still **missed**, but by much less than in run 2.
+  LeNet-5 (clean 0.862) first keeps at most half its accuracy at σ = 0.9
+  (0.385 ± 0.126); there the Lipschitz + variation-aware network with RL
+  compensation reaches 0.803 ± 0.008 = 93.2 % of clean (run 2 at its σ = 1.0:
+  64 %; run 3 at σ = 1.0: 0.788 = 91.4 %), 3.7 % parameter (67 % MAC) overhead.
+  VGG-style (clean 0.861 after 4 epochs): σ = 0.65 (0.410), RL 0.748 ± 0.023 =
+  86.9 % (run 2 at σ = 0.8: 61 %), 2.1 % parameters.  The overhead claim
+  (<= 5 % of parameters) is met.
+* What is left is mostly the variation-aware networks' clean accuracy: 0.815
+  (LeNet-5, σ_t = 0.7) and 0.771 (VGG-style, σ_t = 0.5, 30 k images, 4 epochs)
+  against 0.862 / 0.861.  The compensated LeNet-5 at σ = 0.9 is within 1.2
+  points of its own base's clean accuracy.  Fine-tuning the Lipschitz network
+  under variation instead (3 epochs, σ_t = 0.7) keeps the clean accuracy (0.847
+  on the validation split) but is less robust at σ = 0.9 (0.706 vs 0.728).
+* Variation-aware training does most of the recovery: +29 to +31 points over the
+  Lipschitz-only network at LeNet-5's σ = 0.8-1.0 and +31 to +36 at VGG's
+  0.65-0.8; the units then add 0 to 16 points (more where the base loses more:
+  LeNet-5 +6 / +11 / +16 at σ = 0.8 / 0.9 / 1.0).
+  The spectral regularizer alone still adds -1 to +2 points.
+* At equal budget: RL and greedy pick the same placement at LeNet-5's σ = 0.8,
+  0.9 and 1.0; the all-layer units (rank 3) lead at σ = 0.6-0.7 (0.838 / 0.821 vs
+  RL 0.800 / 0.806, whose reward's overhead penalty preferred one or two units);
+  greedy leads on the VGG-style net at σ = 0.65 (0.771 vs 0.748) and 0.8 (0.721
+  vs 0.714).  Where the base loses under 2 points on the validation split (LeNet-5
+  σ <= 0.4, VGG σ = 0.5) there is no search, so no unit.
 * Device programming (program-and-verify, LeNet-5, 200 test images through the
   crossbar): SoftBounds defaults 0.833 ± 0.012 and low-variation 0.837 ± 0.017
-  vs clean 0.860; program-and-verify lands within about a step, so the read
-  periphery (out_noise 0.06, ADC) is the main error; RL compensation restores
-  0.849 / 0.847.
+  vs clean 0.860; the read periphery (out_noise 0.06, ADC) is the main error.
+  Run 3 decides whether to search on the validation split's fast path (run 2:
+  on the test accuracy through the crossbar).  The fast path has no DAC or bound
+  management and sees a drop under 2 points, so no units are placed (run 2's
+  units restored 0.849 / 0.848).
 """
 from __future__ import annotations
 
