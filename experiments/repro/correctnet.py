@@ -633,7 +633,7 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
             sig = sorted(by)
             ax.plot(sig, [by[s]["clean_plain"] for s in sig], label=_LABEL["clean"], **_STYLE["clean"])
             for v in VARIANTS:
-                if not any(np.isfinite(by[s][f"{v}_mean"]) for s in sig):
+                if not all(f"{v}_mean" in by[s] for s in sig) or not any(np.isfinite(by[s][f"{v}_mean"]) for s in sig):
                     continue
                 ax.errorbar(sig, [by[s][f"{v}_mean"] for s in sig], yerr=[by[s][f"{v}_std"] for s in sig],
                             label=_LABEL[v], capsize=2, ms=4, **_STYLE[v])
