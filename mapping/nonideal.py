@@ -319,7 +319,7 @@ def additive_programming_noise(w: torch.Tensor, sigma: float, w_max: torch.Tenso
 
 def _perturb(w: torch.Tensor, nonideality: Nonideality, gen: torch.Generator) -> torch.Tensor:
     """Programming-time steps 1-4 of the module docstring for one layer's weight."""
-    w_max = w.abs().max()
+    w_max = w.detach().abs().max()  # a constant of the draw, not differentiated
     if nonideality.levels is not None:
         delta = 2.0 * w_max / (nonideality.levels.n_levels - 1)
         if delta > 0:
@@ -409,19 +409,29 @@ def _pname(module_name: str, p: str) -> str:
     return f"{module_name}.{p}" if module_name else p
 
 
-def sample_weights(model: nn.Module, nonideality: Nonideality, seed: int) -> Dict[str, torch.Tensor]:
+def sample_weights(model: nn.Module, nonideality: Nonideality, seed: int,
+                   differentiable: bool = False) -> Dict[str, torch.Tensor]:
     """The programmed weights of one chip: ``{parameter name: tensor}`` for every analog layer's weight.
 
     Steps 1-4 of the module docstring (or device programming), seeded by ``seed``;
     biases are digital and unchanged.  Use with :func:`perturbed_forward`.
+
+    ``differentiable``: keep the graph to the trained weights, for variation-aware
+    training (the same draws as without it).  The gradient is that of the
+    perturbation's formula: :math:`\partial w'/\partial w = e^{\theta}` for the
+    lognormal step, 1 for additive noise, 0 for a stuck cell, and 0 through level
+    rounding (use it without ``levels``).  Not available for device programming.
     """
     if nonideality.device is not None:
+        if differentiable:
+            raise ValueError("sample_weights: differentiable=True is not available for device programming")
         return _device_weights(model, nonideality.device, seed)
     gen = torch.Generator().manual_seed(int(seed))
     out = {}
-    with torch.no_grad():
+    with torch.set_grad_enabled(bool(differentiable) and torch.is_grad_enabled()):
         for name, m in analog_layers(model):
-            out[_pname(name, "weight")] = _perturb(m.weight.detach(), nonideality, gen)
+            w = m.weight if differentiable else m.weight.detach()
+            out[_pname(name, "weight")] = _perturb(w, nonideality, gen)
     return out
 
 

@@ -36,6 +36,27 @@ def test_lognormal_mean_matches_exp_sigma_squared_over_two_within_standard_error
     assert abs(float(torch.log(w.double()).std()) - sigma) < 4 * sigma / math.sqrt(2 * (n - 1))
 
 
+def test_differentiable_draw_is_the_same_chip_and_its_gradient_is_exp_theta():
+    """Variation-aware training: w' = w e^theta keeps the graph, d(sum w')/dw = e^theta = w'/w exactly."""
+    m = _small_cnn(1)
+    nid = Nonideality(lognormal=LognormalVariation(0.7), programming=ProgrammingNoise(0.0))
+    fixed = sample_weights(m, nid, seed=5)
+    live = sample_weights(m, nid, seed=5, differentiable=True)
+    assert all(torch.equal(fixed[k], live[k].detach()) and live[k].requires_grad for k in fixed)
+    assert not any(v.requires_grad for v in fixed.values())
+    sum(v.sum() for v in live.values()).backward()
+    for name, layer in (("0", m[0]), ("3", m[3])):
+        ratio = fixed[f"{name}.weight"] / layer.weight.detach()
+        assert torch.allclose(layer.weight.grad, ratio, rtol=1e-5, atol=0)
+    # additive noise: gradient 1 (w_max is a constant of the draw)
+    m.zero_grad()
+    sum(v.sum() for v in sample_weights(m, Nonideality(programming=ProgrammingNoise(0.1)), 2,
+                                        differentiable=True).values()).backward()
+    assert torch.equal(m[0].weight.grad, torch.ones_like(m[0].weight))
+    with pytest.raises(ValueError, match="device programming"):
+        sample_weights(m, Nonideality(device=DeviceProgramming(device=IdealDevice())), 0, differentiable=True)
+
+
 def test_programming_noise_is_additive_relative_to_the_largest_weight():
     m = _ones_linear()
     with torch.no_grad():

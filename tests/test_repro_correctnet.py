@@ -20,6 +20,9 @@ def test_smoke_preset_writes_summary_with_claims_tables_and_figures(tmp_path: Pa
     assert summary["claims"] and all({"claim", "value", "op", "target"} <= set(c) for c in summary["claims"])
     row = summary["tables"]["lenet5"]["sigma"]["1"]
     assert 0.0 <= row["plain"]["mean"] <= 1.0 and row["rl"]["params_pct"] <= 5.0
+    # the variation-aware network is trained and evaluated; the base is chosen on the validation split
+    assert 0.0 <= row["vat"]["mean"] <= 1.0 and row["base"] in ("reg", "vat")
+    assert row["base"] == ("vat" if row["val"]["vat"] > row["val"]["reg"] else "reg")
     assert "low_variation" in summary["tables"]["lenet5"]["device"]
     for name in ("accuracy_vs_sigma", "sensitivity_placement", "device_programming"):
         assert (tmp_path / f"{name}.png").stat().st_size > 0

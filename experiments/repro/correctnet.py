@@ -10,10 +10,16 @@ What runs, per point
 --------------------
 ``kind = "sigma"`` (one network, one lognormal :math:`\sigma`):
 
-1. Two networks trained in floating point, shared between points through
-   :func:`cached_artifact`: *plain* (cross-entropy) and *regularized*
+1. Three networks trained in floating point, shared between points through
+   :func:`cached_artifact`: *plain* (cross-entropy), *regularized*
    (cross-entropy + :class:`xbarsim.training.lipschitz.LipschitzRegularizer`,
-   ``reg_kind`` / ``beta`` of the preset: spectral, :math:`\beta = 0.01` (R)).
+   ``reg_kind`` / ``beta`` of the preset: spectral, :math:`\beta = 0.01` (R)) and
+   *variation-aware* (``vat``: the same loss, but every mini-batch's forward runs
+   on a fresh lognormal chip of :math:`\sigma_t` = ``train_sigma``, gradients
+   through :math:`w e^{\theta}` -- :func:`xbarsim.mapping.nonideal.sample_weights`
+   with ``differentiable=True``; HWA-style noise injection, Joshi et al., Nat.
+   Commun. 2020).  The variation-aware network is this reconstruction's error
+   suppression beyond the paper's Lipschitz penalty (see "Diagnosis" below for why).
    Pilot on LeNet-5 (2 epochs, 5000 test images, 8 chips; mean accuracy at
    σ = 0.5 / 0.7 / 0.9): plain 0.712 / 0.565 / 0.387; orthogonal β = 1e-3
    0.686 / 0.545 / 0.362 (clean 0.819 vs 0.837: it hurts); orthogonal β = 0.01
@@ -26,13 +32,16 @@ What runs, per point
 2. Test accuracy: clean, and under lognormal variation :math:`w' = w e^{\theta}`,
    :math:`\theta\sim N(0,\sigma^2)` per weight, one draw per chip, ``n_mc`` chips
    (mean ± std; the same chip seeds for every variant).
-3. Per-layer sensitivity of the regularized network (accuracy drop when that
-   layer alone varies; ``n_mc_search`` chips on the validation split).
+3. The network to compensate (the *base*): the variation-aware one if its mean
+   accuracy on the validation split at this σ (``n_mc_search`` chips) beats the
+   Lipschitz-only one's, else the Lipschitz-only one (device points: always the
+   Lipschitz-only one).  Per-layer sensitivity of the base (accuracy drop when
+   that layer alone varies; ``n_mc_search`` chips on the validation split).
 4. RL placement (:mod:`xbarsim.training.placement_rl`, REINFORCE (R)) of
    compensation units (:mod:`xbarsim.mapping.compensation`: a digital path
    :math:`U V x` from the layer's input added to its output, rank
    ``min(rank, C_out, n_in)`` with ``rank = 8`` (R), so the smallest layers get a
-   full-rank digital copy and the others a rank-8 one) on the regularized
+   full-rank digital copy and the others a rank-8 one) on the base
    network.  (A calibration run at σ = 0.8 with rank 16 left only six placements
    within the budget, and the all-layer baseline at rank 3 beat every one of them,
    so the rank was lowered.)  Each candidate placement's units are trained
@@ -48,9 +57,9 @@ What runs, per point
    budget holds).  For the three placements the units are trained again from
    scratch (``final_steps`` steps) and tested over ``n_mc`` chips.
 
-Where the regularized network loses less than ``skip_below_drop`` (2 points) at a
-σ, there is no search: the three placements are empty and report the
-regularized network (``search_skipped``).
+Where the base network loses less than ``skip_below_drop`` (2 points) at a σ on
+the validation split, there is no search: the three placements are empty and
+report the base network (``search_skipped``).
 
 ``kind = "device"`` (one network, one device setting): the variation is
 :class:`xbarsim.mapping.nonideal.DeviceProgramming`: each layer's weights are scaled
@@ -86,6 +95,60 @@ Departures from the paper
   reconstructions; overhead is counted analytically (parameters, MACs).
 * Units are trained per σ (per device setting) on the variation distribution, not
   per chip: one digital design serves every chip.
+* Error suppression includes variation-aware training (lognormal noise injected
+  at :math:`\sigma_t` while training the Lipschitz-regularized network); the
+  paper names only the Lipschitz penalty.  The table keeps the Lipschitz-only
+  network as its own column.
+
+Diagnosis (run 2, LeNet-5 at σ = 1.0, 2000 test images, 20 chips unless noted)
+-----------------------------------------------------------------------------
+Why run 2 (the committed numbers before this revision) missed the 95 % claim
+(0.554 = 64 % of clean), measured with its networks and seeds (its plain and
+regularized numbers are reproduced exactly: 0.322 and 0.332):
+
+* **Where it is lost.**  One layer varied alone (others exact): conv1 0.688,
+  conv2 0.686, fc1 0.804, fc2 0.786, fc3 0.682.  Only fc1 + fc2 varied (95 % of
+  the parameters, too large for the 5 % budget): 0.712, and 0.740 with fc3
+  retrained digitally under that variation (1500 steps).  So a compensation
+  that made every small layer exact and digital is capped near 0.74 = 86 % of
+  clean: the analog weights of the big layers must themselves become robust,
+  which only training can do.
+* **The regularizer alone** recovers nothing measurable: +1 point (0.332 vs
+  0.322), within the chip spread (std 0.09-0.11).  Under multiplicative noise a
+  layer's SNR is scale-free, so bounding Lipschitz constants cannot raise it.
+* **The units were under-trained.**  The RL placement of run 2 (conv1, conv2,
+  fc3, rank 8) trained 200 steps: 0.554; 1000 steps: 0.720.  On a σ_t = 0.5
+  variation-aware base: 200 steps 0.746, 1000 steps 0.798; on the validation
+  split, learning rate 0.03 for 300 steps did no better than 0.01 for 600 (0.750
+  vs 0.775, whose loss was still falling).
+* **Training and evaluation distributions match**: the units see fresh chips of
+  the same :class:`LognormalVariation` (same σ), chip seeds disjoint from the
+  test chips.
+* **The lognormal model** is applied per weight as :math:`w e^{\theta}`,
+  :math:`\theta\sim N(0,\sigma^2)`, so :math:`E[w'] = w e^{\sigma^2/2}` (tested).
+  The mean shift is a deterministic gain; nothing corrected it.  Folding it into
+  the digital biases (:math:`b_l \leftarrow b_l e^{l\sigma^2/2}`, the exact
+  correction for a ReLU network, zero overhead) changes nothing: plain 0.317,
+  regularized 0.328 (σ = 0.7: 0.519 / 0.525 vs 0.521 / 0.536).  A learned
+  per-channel gain and offset on each compensated layer (200 steps): 0.552 vs
+  0.554.  The gain is not the problem; the per-weight spread
+  (:math:`\sqrt{e^{\sigma^2}-1} = 1.31` of the mean at σ = 1) is.
+* **Normalization statistics**: the networks have no BatchNorm.  A per-chip
+  BatchNorm-style recalibration (each layer's per-channel output mean and std on
+  512 unlabeled validation images matched to the exact network's, layer by
+  layer) recovers a lot: plain 0.684, regularized 0.677, variation-aware
+  (σ_t = 0.7) 0.747 (σ = 0.9: 0.767).  It needs a calibration pass and
+  per-chip digital constants after programming, a different deployment model
+  from CorrectNet's one design for every chip, so it is reported here only.
+* **Variation-aware training** (this revision): σ_t = 0.5 gives 0.559 at σ = 1
+  (0.776 at 0.7), σ_t = 1.0 does not train in 3 epochs (clean 0.50).  On the
+  validation split (10 chips) σ_t = 0.7 beats 0.5 at σ = 0.9 (0.728 vs 0.684)
+  and 1.0 (0.672 vs 0.588), equal at 0.7: the preset uses 0.7 for LeNet-5.  For
+  the VGG-style net (2 epochs) σ_t = 0.5 beat 0.7 at σ = 0.5 / 0.65 / 0.8 (0.651
+  vs 0.610 at 0.65); 4 epochs instead of 2 lifted it to 0.728 at 0.65, so the
+  preset trains every VGG-style network 4 epochs.  With the units of run 2's
+  placement (800 steps) on the σ_t = 0.7 network at σ = 0.9: 0.805 on the
+  validation split.
 
 Presets and budget
 ------------------
@@ -94,38 +157,57 @@ Presets and budget
 ``paper``: sized for about 30 minutes with 2 workers on the project's 2-core
 machine (it is run with 1 worker beside two other presets; one LeNet-5 σ point
 took 7.5 minutes there in calibration with 5000 test images, hence the cuts).
-LeNet-5: 3 epochs on 58 k images, σ in {0.1, 0.4, 0.6, 0.7, 0.8, 1.0}, the first
-2000 test images; VGG-style: 2 epochs on 30 k images, σ in {0.2, 0.5, 0.8}, the
-first 1000 test images; 20 chips per test figure (so a mean's standard error is
-about std/4.5, plus the test subset's own sampling error of about 1 point);
-RL with 20 episodes, 6 validation chips on 2000 images, 200 search steps and
-200 final steps per placement (a first run with 100 search steps and 5 chips
-ranked placements by undertrained units: its RL choice trailed greedy by up to
-12 points at σ = 0.7-0.8); device points for LeNet-5 only, 200 test images
-through the crossbar, a pool of 6 programmed chips.  The paper's full training
-schedules and test sets are cut to fit.  The committed paper run took 1584 s
-(26.4 min) of wall time with 1 worker on the shared 2-core machine.
+LeNet-5: 3 epochs on 58 k images, σ in {0.1, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0}, the
+first 2000 test images, σ_t = 0.7; VGG-style: 4 epochs on 30 k images, σ in
+{0.2, 0.5, 0.65, 0.8}, the first 1000 test images, σ_t = 0.5 (σ = 0.9 and 0.65
+were added in run 3 to locate the first σ where the plain network keeps at most
+half its accuracy: run 2 had it between 0.8 (52 %) and 1.0 for LeNet-5 and
+between 0.5 (59 %) and 0.8 for the VGG-style net); 20 chips per test figure
+(so a mean's standard error is about std/4.5, plus the test subset's own
+sampling error of about 1 point); RL with 20 episodes, 6 validation chips on
+2000 images, 200 search steps and 600 final steps per placement (run 1 with 100
+search steps ranked placements by undertrained units: its RL choice trailed
+greedy by up to 12 points at σ = 0.7-0.8; run 2's 200 final steps left the units
+under-trained, see the diagnosis); device points for LeNet-5 only, 200 test
+images through the crossbar, a pool of 6 programmed chips.  The paper's full
+training schedules and test sets are cut to fit.  Run 2 took 1584 s (26.4 min)
+of wall time with 1 worker on the shared 2-core machine; run 3 (committed) took 1907 s (31.8 min), also
+with 1 worker on the shared machine.
 
-Findings (paper preset, Fashion-MNIST, committed in ``experiments/figures/correctnet``)
----------------------------------------------------------------------------------------
-* The paper's claim is **missed**.  LeNet-5 (clean 0.862) first keeps at most half
-  its accuracy at σ = 1.0 (0.322 ± 0.110); there regularizer + RL compensation
-  reaches 0.554 ± 0.085 = 64 % of clean, with 3.7 % parameter (67 % MAC)
-  overhead.  VGG-style (clean 0.807): σ = 0.8, 0.269 → 0.489 ± 0.095 = 61 %,
-  4.4 % parameters.  The overhead claim (<= 5 % of parameters) is met.
-* Compensation is where the recovery comes from: +10 to +23 points over the
-  regularized network at σ >= 0.6.  The spectral regularizer alone adds -1 to +4
-  points (within the chip-to-chip spread).
-* At equal budget, RL and greedy tie at LeNet-5's σ = 0.8 and 1.0, greedy leads by
-  1-4 points at σ = 0.4-0.7 (the search's validation scores of the top placements
-  lie within about a point of each other there), RL leads on the VGG-style net at
-  σ = 0.8 (0.489 vs 0.464); all-layer units (rank lowered to fit) trail both at
-  σ >= 0.5.
+Findings (paper preset run 3, Fashion-MNIST, committed in ``experiments/figures/correctnet``)
+----------------------------------------------------------------------------------------------
+* The paper's claim is still **missed**, but by much less than in run 2.
+  LeNet-5 (clean 0.862) first keeps at most half its accuracy at σ = 0.9
+  (0.385 ± 0.126); there the Lipschitz + variation-aware network with RL
+  compensation reaches 0.803 ± 0.008 = 93.2 % of clean (run 2 at its σ = 1.0:
+  64 %; run 3 at σ = 1.0: 0.788 = 91.4 %), 3.7 % parameter (67 % MAC) overhead.
+  VGG-style (clean 0.861 after 4 epochs): σ = 0.65 (0.410), RL 0.748 ± 0.023 =
+  86.9 % (run 2 at σ = 0.8: 61 %), 2.1 % parameters.  The overhead claim
+  (<= 5 % of parameters) is met.
+* What is left is mostly the variation-aware networks' clean accuracy: 0.815
+  (LeNet-5, σ_t = 0.7) and 0.771 (VGG-style, σ_t = 0.5, 30 k images, 4 epochs)
+  against 0.862 / 0.861.  The compensated LeNet-5 at σ = 0.9 is within 1.2
+  points of its own base's clean accuracy.  Fine-tuning the Lipschitz network
+  under variation instead (3 epochs, σ_t = 0.7) keeps the clean accuracy (0.847
+  on the validation split) but is less robust at σ = 0.9 (0.706 vs 0.728).
+* Variation-aware training does most of the recovery: +29 to +31 points over the
+  Lipschitz-only network at LeNet-5's σ = 0.8-1.0 and +31 to +36 at VGG's
+  0.65-0.8; the units then add 0 to 16 points (more where the base loses more:
+  LeNet-5 +6 / +11 / +16 at σ = 0.8 / 0.9 / 1.0).
+  The spectral regularizer alone still adds -1 to +2 points.
+* At equal budget: RL and greedy pick the same placement at LeNet-5's σ = 0.8,
+  0.9 and 1.0; the all-layer units (rank 3) lead at σ = 0.6-0.7 (0.838 / 0.821 vs
+  RL 0.800 / 0.806, whose reward's overhead penalty preferred one or two units);
+  greedy leads on the VGG-style net at σ = 0.65 (0.771 vs 0.748) and 0.8 (0.721
+  vs 0.714).  Where the base loses under 2 points on the validation split (LeNet-5
+  σ <= 0.4, VGG σ = 0.5) there is no search, so no unit.
 * Device programming (program-and-verify, LeNet-5, 200 test images through the
   crossbar): SoftBounds defaults 0.833 ± 0.012 and low-variation 0.837 ± 0.017
-  vs clean 0.860; program-and-verify lands within about a step, so the read
-  periphery (out_noise 0.06, ADC) is the main error; RL compensation restores
-  0.849 / 0.847.
+  vs clean 0.860; the read periphery (out_noise 0.06, ADC) is the main error.
+  Run 3 decides whether to search on the validation split's fast path (run 2:
+  on the test accuracy through the crossbar).  The fast path has no DAC or bound
+  management and sees a drop under 2 points, so no units are placed (run 2's
+  units restored 0.849 / 0.848).
 """
 from __future__ import annotations
 
@@ -149,7 +231,7 @@ log = logging.getLogger(__name__)
 
 MODELS = ("lenet5", "vgg")
 DEVICE_SETTINGS = ("softbounds", "low_variation")
-VARIANTS = ("plain", "reg", "rl", "greedy", "all")
+VARIANTS = ("plain", "reg", "vat", "rl", "greedy", "all")
 
 PRESETS: dict[str, dict] = {
     "smoke": dict(models=["lenet5"], sigmas=[1.0], vgg_sigmas=[1.0], device_models=["lenet5"],
@@ -157,14 +239,14 @@ PRESETS: dict[str, dict] = {
                   val_subset=200, test_subset=200, vgg_test_subset=200, device_test_subset=20, n_mc=2,
                   n_mc_search=2, episodes=3, search_steps=5, final_steps=5, beta=0.01, reg_kind="spectral",
                   rank=16, source="input", budget_pct=5.0, penalty=0.5, chip_pool=1, skip_below_drop=0.0,
-                  weight_fraction=0.5, seed=1, data_dir=None),
-    "paper": dict(models=list(MODELS), sigmas=[0.1, 0.4, 0.6, 0.7, 0.8, 1.0],
-                  vgg_sigmas=[0.2, 0.5, 0.8], device_models=["lenet5"], devices=list(DEVICE_SETTINGS),
-                  epochs=3, train_subset=0, vgg_epochs=2, vgg_train_subset=30_000, val_subset=2000,
+                  weight_fraction=0.5, train_sigma=0.5, vgg_train_sigma=0.5, seed=1, data_dir=None),
+    "paper": dict(models=list(MODELS), sigmas=[0.1, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0],
+                  vgg_sigmas=[0.2, 0.5, 0.65, 0.8], device_models=["lenet5"], devices=list(DEVICE_SETTINGS),
+                  epochs=3, train_subset=0, vgg_epochs=4, vgg_train_subset=30_000, val_subset=2000,
                   test_subset=2000, vgg_test_subset=1000, device_test_subset=200, n_mc=20, n_mc_search=6,
-                  episodes=20, search_steps=200, final_steps=200, beta=0.01, reg_kind="spectral", rank=8,
+                  episodes=20, search_steps=200, final_steps=600, beta=0.01, reg_kind="spectral", rank=8,
                   source="input", budget_pct=5.0, penalty=0.5, chip_pool=6, skip_below_drop=0.02,
-                  weight_fraction=0.5, seed=1, data_dir=None),
+                  weight_fraction=0.5, train_sigma=0.7, vgg_train_sigma=0.5, seed=1, data_dir=None),
 }
 
 
@@ -207,32 +289,48 @@ def _splits(dataset: str, data_dir: str, train_subset: int, val_subset: int, see
             "test": (b.test_images, b.test_labels), "source": b.source}
 
 
-def _train_network(name: str, data: tuple, beta: float, epochs: int, seed: int, kind: str = "spectral") -> dict:
+def _train_network(name: str, data: tuple, beta: float, epochs: int, seed: int, kind: str = "spectral",
+                   train_sigma: float = 0.0) -> dict:
+    """Adam on cross-entropy + the Lipschitz penalty; with ``train_sigma > 0`` every mini-batch's forward
+    runs on a fresh lognormal chip (:func:`xbarsim.mapping.nonideal.sample_weights`, differentiable)."""
     import torch
     import torch.nn.functional as F
+    from xbarsim.mapping.nonideal import LognormalVariation, Nonideality, chip_seed, perturbed_forward, sample_weights
     from xbarsim.training.lipschitz import LipschitzRegularizer
     model = build_model(name, seed)
     reg = LipschitzRegularizer(kind, beta)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     images, labels = data
     gen = torch.Generator().manual_seed(seed + 1)
+    nid = Nonideality(lognormal=LognormalVariation(train_sigma)) if train_sigma > 0 else None
+    noise = torch.Generator().manual_seed(seed + 2)
+    step = 0
     for _ in range(epochs):
         perm = torch.randperm(len(labels), generator=gen)
         for i in range(0, len(labels), 128):
             idx = perm[i:i + 128]
-            loss = F.cross_entropy(model(images[idx]), labels[idx]) + reg(model)
+            if nid is None:
+                out = model(images[idx])
+            else:
+                chip = sample_weights(model, nid, chip_seed(seed + 3, step), differentiable=True)
+                out = perturbed_forward(model, images[idx], chip, nid, noise)
+            step += 1
+            loss = F.cross_entropy(out, labels[idx]) + reg(model)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     return {"state": model.state_dict()}
 
 
-def _network(params: dict, beta: float, data: tuple):
+def _network(params: dict, beta: float, data: tuple, train_sigma: float = 0.0):
     key = {"model": params["model"], "beta": beta, "epochs": params["epochs"], "dataset": params["dataset"],
            "train_subset": params["train_subset"], "val_subset": params["val_subset"], "seed": params["seed_train"],
            "reg_kind": params["reg_kind"] if beta > 0 else ""}
+    if train_sigma > 0:
+        key["train_sigma"] = train_sigma
     art = cached_artifact("network", key, lambda: _train_network(params["model"], data, beta, params["epochs"],
-                                                                 params["seed_train"], params["reg_kind"]))
+                                                                 params["seed_train"], params["reg_kind"],
+                                                                 train_sigma))
     model = build_model(params["model"])
     model.load_state_dict(art["state"])
     return model.eval()
@@ -266,23 +364,43 @@ def run_point(params: dict, seed: int) -> dict:
     n_test = params["device_test_subset"] if device else (
         params["vgg_test_subset"] if params["model"] == "vgg" else params["test_subset"])
     if params["model"] == "vgg":
-        params = dict(params, epochs=params["vgg_epochs"], train_subset=params["vgg_train_subset"])
+        params = dict(params, epochs=params["vgg_epochs"], train_subset=params["vgg_train_subset"],
+                      train_sigma=params["vgg_train_sigma"])
     d = _splits(params["dataset"], params["data_dir"], params["train_subset"], params["val_subset"],
                 params["seed_train"])
     test = d["test"] if not n_test else (d["test"][0][:n_test], d["test"][1][:n_test])
     val = d["val"]
     plain = _network(params, 0.0, d["train"])
-    reg = _network(params, params["beta"], d["train"])
+    lip = _network(params, params["beta"], d["train"])
+    vat = None if device or params["train_sigma"] <= 0 else _network(params, params["beta"], d["train"],
+                                                                     params["train_sigma"])
     nid = _device_nonideality(params["device"], params["weight_fraction"]) if device else Nonideality(
         lognormal=LognormalVariation(params["sigma"]))
     n_mc, n_search = params["n_mc"], params["n_mc_search"]
     out: dict[str, Any] = {"data_source": d["source"], "n_test": len(test[1])}
 
     out["clean_plain"] = accuracy(plain, *test)
-    out["clean_reg"] = accuracy(reg, *test)
-    for name, model in (("plain", plain), ("reg", reg)):
+    out["clean_reg"] = accuracy(lip, *test)
+    out["clean_vat"] = accuracy(vat, *test) if vat is not None else float("nan")
+    for name, model in (("plain", plain), ("reg", lip), ("vat", vat)):
+        if model is None:
+            out[f"{name}_mean"] = out[f"{name}_std"] = float("nan")
+            out[f"{name}_accs"] = np.zeros(0)
+            continue
         r = evaluate_mc(model, test, nid, n_mc, seed)
         out[f"{name}_mean"], out[f"{name}_std"], out[f"{name}_accs"] = r.mean, r.std, r.accuracies
+
+    # the network that gets compensated: the variation-aware one where it scores higher on the validation
+    # split at this σ (n_mc_search chips), else the Lipschitz-only one (a design-time choice; no test data)
+    reg, base = lip, "reg"
+    out["val_reg"] = evaluate_mc(lip, val, nid, n_search, seed + 23, through_crossbar=False).mean
+    out["val_vat"] = float("nan")
+    if vat is not None:
+        out["val_vat"] = evaluate_mc(vat, val, nid, n_search, seed + 23, through_crossbar=False).mean
+        if out["val_vat"] > out["val_reg"]:
+            reg, base = vat, "vat"
+    out["base"] = base
+    out["clean_base"] = out[f"clean_{base}"]
 
     # sensitivity, profiles, unit costs
     sens = layer_sensitivity(reg, val, nid, n_search, seed + 11)
@@ -310,7 +428,7 @@ def run_point(params: dict, seed: int) -> dict:
 
     none = (False,) * len(names)
     # no search where the regularized network already keeps its accuracy (the units could only cost)
-    skip = out["reg_mean"] >= out["clean_reg"] - params["skip_below_drop"]
+    skip = out[f"val_{base}"] >= accuracy(reg, *val) - params["skip_below_drop"]  # on the validation split
     out["search_skipped"] = bool(skip)
     if skip:
         res_placement, out["rl_search_reward"], out["rl_search_accuracy"] = none, float("nan"), float("nan")
@@ -375,6 +493,9 @@ TASK = Task("correctnet", run_point, ParamSchema({
     "search_steps": Param(int, 0, None, default=120),
     "final_steps": Param(int, 0, None, default=300),
     "beta": Param(float, 0.0, None, default=0.01, doc="Lipschitz regularizer strength"),
+    "train_sigma": Param(float, 0.0, 5.0, default=0.0,
+                         doc="lognormal σ injected while training the variation-aware network (0: none)"),
+    "vgg_train_sigma": Param(float, 0.0, 5.0, default=0.0, doc="train_sigma of the VGG-style network"),
     "reg_kind": Param(str, choices=("orthogonal", "spectral"), default="spectral", doc="Lipschitz regularizer form"),
     "rank": Param(int, 1, 4096, default=16),
     "source": Param(str, choices=("input", "output"), default="input"),
@@ -401,7 +522,8 @@ def build_spec(options: dict, output: Path) -> dict:
     base = {k: o[k] for k in ("epochs", "train_subset", "val_subset", "test_subset", "vgg_test_subset",
                               "device_test_subset", "n_mc", "n_mc_search", "episodes", "search_steps",
                               "final_steps", "beta", "rank", "source", "budget_pct", "penalty", "chip_pool",
-                              "vgg_epochs", "vgg_train_subset", "skip_below_drop", "weight_fraction", "reg_kind")}
+                              "vgg_epochs", "vgg_train_subset", "skip_below_drop", "weight_fraction", "reg_kind",
+                              "train_sigma", "vgg_train_sigma")}
     base.update(seed_train=int(o["seed"]), dataset=choose_dataset(o["data_dir"]), data_dir=o["data_dir"] or "")
     return {
         "task": "xbarsim.experiments.repro.correctnet:TASK",
@@ -435,15 +557,18 @@ def _num(v: Any) -> float | None:
 
 
 def _row(m: dict) -> dict:
-    row = {"clean": _num(m["clean_plain"]), "clean_reg": _num(m["clean_reg"])}
+    row = {"clean": _num(m["clean_plain"]), "clean_reg": _num(m["clean_reg"]),
+           "clean_vat": _num(m.get("clean_vat", float("nan")))}
     for v in VARIANTS:
-        row[v] = {"mean": _num(m[f"{v}_mean"]), "std": _num(m[f"{v}_std"])}
+        row[v] = {"mean": _num(m.get(f"{v}_mean", float("nan"))), "std": _num(m.get(f"{v}_std", float("nan")))}
     for v in ("rl", "greedy", "all"):
         row[v].update(params_pct=round(float(m[f"{v}_params_pct"]), 3), macs_pct=round(float(m[f"{v}_macs_pct"]), 3),
                       rank=int(m[f"{v}_rank"]), placement=[int(a) for a in np.asarray(m[f"{v}_placement"])])
     row["sensitivity"] = [round(float(s), 4) for s in np.asarray(m["sensitivity"])]
     row["n_test"] = int(m["n_test"])
     row["search_skipped"] = bool(m["search_skipped"])
+    row["base"] = str(m.get("base", "reg"))
+    row["val"] = {"reg": _num(m.get("val_reg", float("nan"))), "vat": _num(m.get("val_vat", float("nan")))}
     return row
 
 
@@ -459,8 +584,10 @@ def summarize(h5_path: str | os.PathLike) -> dict:
         if half:
             s = half[0]
             m = by_sigma[s]
+            method = ("regularizer (Lipschitz + variation-aware training)" if str(m.get("base", "reg")) == "vat"
+                      else "regularizer")
             claims.append({"claim": f"{model}: at sigma={s:g}, the first where the plain network keeps <= half its "
-                                    f"clean accuracy, regularizer + RL compensation recovers >= 95 % of the clean "
+                                    f"clean accuracy, {method} + RL compensation recovers >= 95 % of the clean "
                                     f"accuracy (ratio)",
                            "value": float(m["rl_mean"] / m["clean_plain"]), "op": ">=", "target": 0.95})
             claims.append({"claim": f"{model}: the compensation overhead at sigma={s:g} is <= 5 % of the parameters",
@@ -481,9 +608,11 @@ def summarize(h5_path: str | os.PathLike) -> dict:
 
 
 _STYLE = {"clean": dict(color="k", ls="--"), "plain": dict(color="tab:red", marker="o"),
-          "reg": dict(color="tab:orange", marker="s"), "rl": dict(color="tab:green", marker="^"),
+          "reg": dict(color="tab:orange", marker="s"), "vat": dict(color="tab:brown", marker="D"),
+          "rl": dict(color="tab:green", marker="^"),
           "greedy": dict(color="tab:blue", marker="v", ls=":"), "all": dict(color="tab:purple", marker="x", ls=":")}
-_LABEL = {"clean": "clean", "plain": "under variations", "reg": "+ Lipschitz reg.", "rl": "reg. + RL compensation",
+_LABEL = {"clean": "clean", "plain": "under variations", "reg": "+ Lipschitz reg.",
+          "vat": "+ Lipschitz reg., variation-aware training", "rl": "reg. + RL compensation",
           "greedy": "reg. + greedy compensation", "all": "reg. + all-layer compensation"}
 
 
@@ -504,6 +633,8 @@ def draw_figures(h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> 
             sig = sorted(by)
             ax.plot(sig, [by[s]["clean_plain"] for s in sig], label=_LABEL["clean"], **_STYLE["clean"])
             for v in VARIANTS:
+                if not all(f"{v}_mean" in by[s] for s in sig) or not any(np.isfinite(by[s][f"{v}_mean"]) for s in sig):
+                    continue
                 ax.errorbar(sig, [by[s][f"{v}_mean"] for s in sig], yerr=[by[s][f"{v}_std"] for s in sig],
                             label=_LABEL[v], capsize=2, ms=4, **_STYLE[v])
             ax.set_xlabel("lognormal σ")
