@@ -627,7 +627,6 @@ finalize_output_serial, finalize_output_parallel = (specialise(_finalize_output,
 coincidence_lists_serial, coincidence_lists_parallel = (specialise(_coincidence_lists, False),
                                                         specialise(_coincidence_lists, True))
 PARALLEL_MIN_PULSES = 1 << 15
-LOOP_SPLIT_PULSES = 4096  # pulse_tile: from here a tile's row ranges are pulsed on numba's threads
 
 
 def _pulse_parts(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
@@ -646,38 +645,26 @@ def _pulse_parts(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot
                     counts, r0, c0, part * rows // n_parts, (part + 1) * rows // n_parts, model)
 
 
-def pulse_parts_kernel(model: int):
-    """The raw parallel build of :func:`_pulse_parts` for device model ``model``, for compiled callers.
-
-    Compiled code that calls it must run under :data:`xbarsim.devices.kernels.PARALLEL_LOCK`.
-    """
-    return specialise(_pulse_parts, True, MODEL=model).dispatcher
-
-
 @numba.njit(cache=True, inline="always")
 def pulse_tile(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
-               update_bl_management, seed, stream_offset, step0, counts, r0, c0, model, parts, n_parts):
+               update_bl_management, seed, stream_offset, step0, counts, r0, c0, model):
     """One tile's whole update: bit streams, then every pulse; returns the pulse count.
 
     The same physics and random numbers as :func:`plan_pulses` followed by
     :meth:`PulseJob.run`, for callers that are compiled themselves (a training
     loop that never returns to Python between batches).  ``model`` is the device
     model id; pass a compile-time constant so the other models' step code is
-    eliminated.  Updates of at least ``LOOP_SPLIT_PULSES`` pulses go to
-    ``parts`` (:func:`pulse_parts_kernel` of the same model), which pulses
-    ``n_parts`` row ranges on numba's threads.
+    eliminated.  It runs on the calling thread: in the in-situ epoch (batch 10)
+    handing each tile's rows to numba's threads was measured slower than this
+    serial loop (12.8 s per epoch with one thread, 16-20 s with two).
     """
     if x.shape[0] == 0:
         return 0
     dbits, slot_ptr, slot_col, n = coincidence_lists_serial(x, d, lr, dw_min, desired_bl, update_management,
                                                             update_bl_management, seed, stream_offset, step0)
-    rows = d.shape[1]
-    if n >= LOOP_SPLIT_PULSES and n_parts > 1 and rows > 1:
-        parts(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-              counts, r0, c0, min(n_parts, rows))
-    elif n > 0:
+    if n > 0:
         _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                    counts, r0, c0, 0, rows, model)
+                    counts, r0, c0, 0, d.shape[1], model)
     return n
 
 

@@ -33,7 +33,7 @@ import torch
 
 from xbarsim.crossbar import kernels as crossbar_kernels
 from xbarsim.crossbar.kernels import pulse_tile, read_tiles
-from xbarsim.devices.kernels import PARALLEL_LOCK, specialise
+from xbarsim.devices.kernels import specialise
 from xbarsim.devices.models import G_MODEL
 from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD
 
@@ -125,7 +125,7 @@ def _nb_on_batch(handle):
 # ---------------------------------------------------------------- the compiled loop
 def _run(xs, ys, k_lo, k_hi, batch_size, ignore_index, acts, lr_w, lr_b, has_bias, biases, ws, w_reads, cells, gs,
          pw_ups, pw_downs, pulses, tiles, refs, reads, fwd_f, fwd_i, bwd_f, bwd_i, upd_f, upd_i, tile_streams, ctr,
-         counters, last_tile, callback, parts, n_parts):
+         counters, last_tile, callback):
     """Train on ``xs[k:k + batch_size]`` for ``k = k_lo, k_lo + batch_size, ... < k_hi``; returns sum of loss x n.
 
     Per layer ``l``: ``ctr[l] = (forward, backward, update)`` stream counters,
@@ -205,7 +205,7 @@ def _run(xs, ys, k_lo, k_hi, batch_size, ignore_index, acts, lr_w, lr_b, has_bia
                     p = pulse_tile(ws[layer], w_reads[layer], cells[layer], gs[layer], pw_ups[layer],
                                    pw_downs[layer], xt, dt, lr, upd_f[layer, 0], upd_i[layer, 0], upd_i[layer, 1] != 0,
                                    upd_i[layer, 2] != 0, upd_i[layer, 3], tile_streams * t, step0, pulses[layer],
-                                   r0, c0, model, parts, n_parts)
+                                   r0, c0, model)
                     last_tile[layer, t] = p
                     done += p
                 counters[layer, _PULSES] += done
@@ -256,7 +256,6 @@ def run_mlp_batches(layers: list[LoopLayer], xs: np.ndarray, ys: np.ndarray, bat
     models = {s.model for s in states}
     model = models.pop() if len(models) == 1 else -1
     fn = specialise(_run, False, sources=(crossbar_kernels.__file__,), MODEL=model)
-    parts = crossbar_kernels.pulse_parts_kernel(model)
     max_tiles = max(len(s.tiles) for s in states)
     ctr = np.array([[s.rng_forward, s.rng_backward, s.rng_update] for s in states], dtype=np.int64)
     ctr0 = ctr.copy()
@@ -278,15 +277,13 @@ def run_mlp_batches(layers: list[LoopLayer], xs: np.ndarray, ys: np.ndarray, bat
             handle = next(_CALLBACK_IDS)
             _CALLBACKS[handle] = on_batch
     try:
-        with PARALLEL_LOCK:  # the loop launches parallel regions (pulse_parts_kernel)
-            return float(fn(xs, ys, 0, len(ys), int(batch_size), int(ignore_index), acts,
-                            np.array(lr_w, dtype=np.float64), np.array(lr_b, dtype=np.float64), has_bias, biases,
-                            tuple(s.w for s in states), tuple(s.w_read for s in states), tuple(s.cell for s in states),
-                            tuple(s.g for s in states), tuple(s.pw_up for s in states), tuple(s.pw_down for s in states),
-                            tuple(s.pulses for s in states), tuple(s.tiles for s in states),
-                            tuple(s.reference for s in states), tuple(s.read for s in states), fwd_f, fwd_i, bwd_f, bwd_i,
-                            upd_f, upd_i, int(states[0].tile_streams), ctr, counters, last_tile, handle, parts,
-                                numba.get_num_threads()))
+        return float(fn(xs, ys, 0, len(ys), int(batch_size), int(ignore_index), acts,
+                        np.array(lr_w, dtype=np.float64), np.array(lr_b, dtype=np.float64), has_bias, biases,
+                        tuple(s.w for s in states), tuple(s.w_read for s in states), tuple(s.cell for s in states),
+                        tuple(s.g for s in states), tuple(s.pw_up for s in states), tuple(s.pw_down for s in states),
+                        tuple(s.pulses for s in states), tuple(s.tiles for s in states),
+                        tuple(s.reference for s in states), tuple(s.read for s in states), fwd_f, fwd_i, bwd_f, bwd_i,
+                        upd_f, upd_i, int(states[0].tile_streams), ctr, counters, last_tile, handle))
     finally:
         _CALLBACKS.pop(handle, None)
         for i, layer in enumerate(layers):
