@@ -351,9 +351,13 @@ class CrossbarArray:
                 (i0, i1), (o0, o1) = ((r0, r1), (c0, c1)) if transposed else ((c0, c1), (r0, r1))
                 out[:, o0:o1] += self._read(np.ascontiguousarray(v[:, i0:i1]), w[r0:r1, c0:c1], transposed, io,
                                             stream + _TILE_STREAMS * t, ctr, not transposed)
-        self._counts[kind + "_mvm"] += batch * len(self.tiles)
-        self._counts["dac"] += batch * self._dac_per_sample[transposed]
+        self._book_reads(transposed, batch)
         return out
+
+    def _book_reads(self, transposed: bool, samples: int) -> None:
+        """Count the MVMs (one per tile and sample) and DAC conversions of ``samples`` reads."""
+        self._counts["backward_mvm" if transposed else "forward_mvm"] += samples * len(self.tiles)
+        self._counts["dac"] += samples * self._dac_per_sample[transposed]
 
     def forward(self, x: Any) -> np.ndarray:
         """``y = W x`` for a batch ``x`` of shape (batch, cols) -> (batch, rows), float32.
@@ -425,8 +429,7 @@ class CrossbarArray:
             cur = self._analog_current(np.ascontiguousarray(x[:, c0:c1]), w[r0:r1, c0:c1], self.io,
                                        STREAM_FORWARD + _TILE_STREAMS * t, ctr)
             votes[:, r0:r1] += sense_amp_decisions(cur, self._sa_threshold[k, r0:r1], self._sa_sign[k, r0:r1])
-        self._counts["forward_mvm"] += batch * len(self.tiles)
-        self._counts["dac"] += batch * self._dac_per_sample[False]
+        self._book_reads(False, batch)
         self._counts["sense_amp"] += batch * self.rows * self.n_input_tiles
         if self.output_stage.tile_merge == "majority":
             return np.where(votes >= 0, np.float32(1.0), np.float32(-1.0))
@@ -535,8 +538,7 @@ class CrossbarArray:
                          read=self._read_weights(), fwd=fwd, bwd=bwd, dw_min=float(self.device.dw_min),
                          desired_bl=int(up.desired_bl), update_management=bool(up.update_management),
                          update_bl_management=bool(up.update_bl_management), seed=self.seed,
-                         model=int(self._g[G_MODEL]), dac_forward=self._dac_per_sample[False],
-                         dac_backward=self._dac_per_sample[True], tile_streams=_TILE_STREAMS,
+                         model=int(self._g[G_MODEL]), tile_streams=_TILE_STREAMS,
                          rng_forward=self._rng["forward"], rng_backward=self._rng["backward"],
                          rng_update=self._rng["update"])
 
@@ -548,11 +550,8 @@ class CrossbarArray:
         by one), ``*_samples`` the samples read or applied; ``last_tile_pulses``
         are the pulses per tile of the last update (ignored when none ran).
         """
-        n_tiles = len(self.tiles)
-        self._counts["forward_mvm"] += int(forward_samples) * n_tiles
-        self._counts["backward_mvm"] += int(backward_samples) * n_tiles
-        self._counts["dac"] += (int(forward_samples) * self._dac_per_sample[False]
-                                + int(backward_samples) * self._dac_per_sample[True])
+        self._book_reads(False, int(forward_samples))
+        self._book_reads(True, int(backward_samples))
         self._counts["adc"] += int(adc)
         self._counts["bm_repeats"] += int(bm_repeats)
         self._counts["updates"] += int(update_samples)

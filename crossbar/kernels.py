@@ -722,8 +722,6 @@ class LoopState(NamedTuple):
     update_bl_management: bool
     seed: int
     model: int
-    dac_forward: int
-    dac_backward: int
     tile_streams: int
     rng_forward: int
     rng_backward: int

@@ -22,6 +22,7 @@ counter, so the result is bit-identical to updating the arrays one by one.
 """
 from __future__ import annotations
 
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
@@ -185,7 +186,8 @@ class UpdateRound:
         return [self.wait(k) for k in sorted(self._arrays)]
 
 
-def update_arrays(items: Iterable[tuple[Any, Any, Any, float]], threads: int | None = None) -> list[int]:
+def update_arrays(items: Iterable[tuple[Any, Any, Any, float]], threads: int | None = None,
+                  defer: bool = False) -> list[int] | None:
     """Pulsed updates ``array.update(x, d, lr)`` for several ``(array, x, d, lr)``, run concurrently.
 
     Equivalent to calling :meth:`CrossbarArray.update` on each in turn (bit for
@@ -193,9 +195,18 @@ def update_arrays(items: Iterable[tuple[Any, Any, Any, float]], threads: int | N
     Every update is validated before any array changes.  Batches whose tiles
     each expect more than ``kernels.PARALLEL_MIN_PULSES`` pulses, or a single
     thread, run tile by tile on numba's parallel build instead.
+
+    With ``defer`` (and two or more threads) it returns ``None`` while the pulses
+    are still in flight on an :class:`UpdateRound`: each array finishes its own
+    update when it is next used (:meth:`CrossbarArray.defer_settle`).
     """
     items = list(items)
     threads = numba.get_num_threads() if threads is None else int(threads)
+    if defer and items and threads >= 2:
+        round_ = UpdateRound(items, threads)
+        for k, item in enumerate(items):
+            item[0].defer_settle(functools.partial(round_.wait, k))
+        return None
     expected = [e for it in items for e in it[0].last_tile_pulses]
     if threads >= 2 and expected and min(expected) < kernels.PARALLEL_MIN_PULSES:
         return UpdateRound(items, threads).wait_all()

@@ -29,18 +29,16 @@ is bit-identical.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from typing import Any, Optional, Tuple, Union
 
-import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xbarsim.crossbar import CrossbarArray, UpdateRound, update_arrays
+from xbarsim.crossbar import CrossbarArray, update_arrays
 
 from .analog_function import AnalogMVM
 from .config import AnalogConfig
@@ -418,22 +416,15 @@ def apply_pending_updates(updates: list, overlap: bool = False) -> None:
 
     Same result, bit for bit, as ``pending.apply(lr)`` on each in turn
     (:func:`xbarsim.crossbar.update_arrays`).  A layer that overrides ``apply_update``
-    is updated through its override.  With ``overlap`` (and two or more numba
-    threads) the plain layers' pulses are left in flight
-    (:class:`xbarsim.crossbar.UpdateRound`, :meth:`CrossbarArray.defer_settle`):
-    each array finishes its own update when it is next used, so the first
-    layers' next reads overlap with the pulses of the deeper ones.
+    is updated through its override.  With ``overlap`` the plain layers' pulses
+    are left in flight (``update_arrays(..., defer=True)``): each array finishes
+    its own update when it is next used, so the first layers' next reads
+    overlap with the pulses of the deeper ones.
     """
     plain, custom = [], []
     for pending, lr in updates:
         overridden = type(pending.layer).apply_update is not AnalogLayer.apply_update
         (custom if overridden else plain).append((pending, lr))
-    items = [(p.layer.array, p.x, p.d, float(lr)) for p, lr in plain]
-    if overlap and items and numba.get_num_threads() >= 2:
-        round_ = UpdateRound(items)
-        for k, (array, _, _, _) in enumerate(items):
-            array.defer_settle(functools.partial(round_.wait, k))
-    else:
-        update_arrays(items)
+    update_arrays([(p.layer.array, p.x, p.d, float(lr)) for p, lr in plain], defer=overlap)
     for pending, lr in custom:
         pending.apply(lr)

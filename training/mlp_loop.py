@@ -46,8 +46,8 @@ ACT_CODES = {"Sigmoid": 0, "Tanh": 1, "ReLU": 2}
 MODEL = -1  # device model id, bound to a constant by specialise()
 
 # counter columns of the per-layer bookkeeping array
-_FWD_READS, _FWD_SAMPLES, _BWD_READS, _BWD_SAMPLES, _ADC, _BM, _UPD_SAMPLES, _PULSES = range(8)
-_N_COUNTERS = 8
+_FWD_SAMPLES, _BWD_SAMPLES, _ADC, _BM, _PULSES = range(5)
+_N_COUNTERS = 5
 
 _CALLBACKS: dict[int, Callable[[], Any]] = {}
 _CALLBACK_IDS = itertools.count(1)
@@ -129,9 +129,10 @@ def _run(xs, ys, k_lo, k_hi, batch_size, ignore_index, acts, lr_w, lr_b, has_bia
     """Train on ``xs[k:k + batch_size]`` for ``k = k_lo, k_lo + batch_size, ... < k_hi``; returns sum of loss x n.
 
     Per layer ``l``: ``ctr[l] = (forward, backward, update)`` stream counters,
-    advanced as ``CrossbarArray`` advances them; ``counters[l]`` accumulates the
-    operation counts for ``CrossbarArray.loop_advance``; both are written after
-    every batch, so they are exact if a callback raises.
+    advanced as ``CrossbarArray`` advances them (read calls, read calls, update
+    samples); ``counters[l]`` accumulates the other operation counts for
+    ``CrossbarArray.loop_advance``; both are written after every batch, so they
+    are exact if a callback raises.
     """
     model = MODEL if MODEL >= 0 else int(gs[0][G_MODEL])
     n_layers = len(ws)
@@ -149,7 +150,6 @@ def _run(xs, ys, k_lo, k_hi, batch_size, ignore_index, acts, lr_w, lr_b, has_bia
                                       fwd_f[layer, 4], fwd_f[layer, 5], fwd_f[layer, 6], fwd_i[layer, 1] != 0,
                                       fwd_f[layer, 7], upd_i[layer, 3], STREAM_FORWARD, tile_streams, ctr[layer, 0], z)
             ctr[layer, 0] += 1
-            counters[layer, _FWD_READS] += 1
             counters[layer, _FWD_SAMPLES] += n
             counters[layer, _ADC] += adc
             counters[layer, _BM] += repeats
@@ -179,7 +179,6 @@ def _run(xs, ys, k_lo, k_hi, batch_size, ignore_index, acts, lr_w, lr_b, has_bia
                                           bwd_f[layer, 5], bwd_f[layer, 6], bwd_i[layer, 1] != 0, bwd_f[layer, 7],
                                           upd_i[layer, 3], STREAM_BACKWARD, tile_streams, ctr[layer, 1], zt)
                 ctr[layer, 1] += 1
-                counters[layer, _BWD_READS] += 1
                 counters[layer, _BWD_SAMPLES] += n
                 counters[layer, _ADC] += adc
                 counters[layer, _BM] += repeats
@@ -191,7 +190,6 @@ def _run(xs, ys, k_lo, k_hi, batch_size, ignore_index, acts, lr_w, lr_b, has_bia
                 g_next = g
             step0 = ctr[layer, 2]
             ctr[layer, 2] += n
-            counters[layer, _UPD_SAMPLES] += n
             lr = lr_w[layer]
             if lr > 0:
                 tl = tiles[layer]
@@ -288,8 +286,8 @@ def run_mlp_batches(layers: list[LoopLayer], xs: np.ndarray, ys: np.ndarray, bat
         _CALLBACKS.pop(handle, None)
         for i, layer in enumerate(layers):
             c = counters[i]
-            layer.array.loop_advance(forward_reads=int(ctr[i, 0] - ctr0[i, 0]), forward_samples=int(c[_FWD_SAMPLES]),
-                                     backward_reads=int(ctr[i, 1] - ctr0[i, 1]),
-                                     backward_samples=int(c[_BWD_SAMPLES]), adc=int(c[_ADC]), bm_repeats=int(c[_BM]),
-                                     update_samples=int(c[_UPD_SAMPLES]), pulses=int(c[_PULSES]),
-                                     last_tile_pulses=last_tile[i, :len(layer.state.tiles)])
+            done = ctr[i] - ctr0[i]  # forward reads, backward reads, update samples
+            layer.array.loop_advance(forward_reads=int(done[0]), forward_samples=int(c[_FWD_SAMPLES]),
+                                     backward_reads=int(done[1]), backward_samples=int(c[_BWD_SAMPLES]),
+                                     adc=int(c[_ADC]), bm_repeats=int(c[_BM]), update_samples=int(done[2]),
+                                     pulses=int(c[_PULSES]), last_tile_pulses=last_tile[i, :len(layer.state.tiles)])
