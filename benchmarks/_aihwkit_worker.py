@@ -3,7 +3,8 @@
     AIHWKIT_PYTHON benchmarks/_aihwkit_worker.py engine '{"repeats": 30, "threads": 1}'
     AIHWKIT_PYTHON benchmarks/_aihwkit_worker.py epoch  '{"files": {...}, "seed": 0, ...}'
 
-It imports only aihwkit, torch, numpy and the standard library (never xbarsim),
+It imports only aihwkit, torch, numpy, the standard library and the benchmarks'
+standard-library-only ``_compare`` (never xbarsim),
 and mirrors, input for input, what the xbarsim side of the same benchmark does
 (see ``bench_engine.py`` and ``bench_train_epoch.py`` for what is measured).
 Every configuration is aihwkit 1.2.0's default except what is named here:
@@ -18,13 +19,14 @@ import gzip
 import json
 import os
 import platform
-import statistics
 import struct
 import sys
 import time
 
 import numpy as np
 import torch
+
+import _compare  # standard library only: the timing helpers shared with the xbarsim side
 
 
 def _threads(params: dict) -> dict:
@@ -48,30 +50,6 @@ def _rpu_config():
     return SingleRPUConfig(device=SoftBoundsDevice())
 
 
-def _paired_median_times(fn_a, fn_b, repeats: int) -> tuple[float, float, list[float]]:
-    """Median times of ``fn_a`` and ``fn_b`` timed call by call in alternation (after one untimed call
-    of each), so that load drift on a shared host hits both alike; also ``fn_b``'s raw times."""
-    fn_a()
-    fn_b()
-    times_a, times_b = [], []
-    for _ in range(repeats):
-        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-    return statistics.median(times_a), statistics.median(times_b), times_b
-
-
-def _median_time(fn, repeats: int) -> tuple[float, list[float]]:
-    fn()  # warm-up: first allocations
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), times
-
-
 # ------------------------------------------------------------------ engine
 def measure_engine(params: dict) -> dict:
     """(a) forward read 512x512 batch 256 (and a plain matmul, same process); (b) the 256x784 array step."""
@@ -88,7 +66,7 @@ def measure_engine(params: dict) -> dict:
     tile.eval()
     wt = tile.get_weights()[0].contiguous()
     with torch.no_grad():
-        t_plain, t_fwd, raw = _paired_median_times(lambda: x @ wt.T, lambda: tile.joint_forward(x, is_test=True),
+        t_plain, t_fwd, raw = _compare.paired_median_times(lambda: x @ wt.T, lambda: tile.joint_forward(x, is_test=True),
                                                    repeats)
     out["forward"] = {"seconds": t_fwd, "plain_matmul_seconds": t_plain, "ratio_to_matmul": t_fwd / t_plain,
                       "raw_seconds": raw}
@@ -110,7 +88,7 @@ def measure_engine(params: dict) -> dict:
         tile.update(xs, d)
 
     with torch.no_grad():
-        t_step, raw = _median_time(step, max(5, repeats // 3))
+        t_step, raw = _compare.median_time(step, max(5, repeats // 3))
     out["step"] = {"seconds": t_step, "samples_per_s": 100 / t_step, "raw_seconds": raw}
     return out
 

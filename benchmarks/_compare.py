@@ -185,6 +185,35 @@ def aihwkit_command(side: AihwkitSide, measurement: str, params: Mapping[str, An
     return [side.python, str(WORKER), measurement, json.dumps(dict(params))]
 
 
+def aihwkit_side(aihwkit: "AihwkitSide | None", measurement: str, params: Mapping[str, Any],
+                 env: Mapping[str, str], note: str = "") -> Callable[[int], dict] | None:
+    """Say which aihwkit runs (or why none does) and return its side for :func:`alternate`, or ``None``.
+
+    ``aihwkit`` is :func:`probe_aihwkit`'s result, ``None`` for ``--no-aihwkit``; ``note``
+    is appended to the line that names it.
+    """
+    if aihwkit is None:
+        print("aihwkit: skipped (--no-aihwkit); absolute figures only")
+        return None
+    if not aihwkit.available:
+        print(no_aihwkit_message(aihwkit))
+        return None
+    print(f"aihwkit {aihwkit.versions['aihwkit']} (torch {aihwkit.versions['torch']}) from {aihwkit.python} "
+          f"[{aihwkit.source}]{note}")
+    if aihwkit.warning:
+        print(f"warning: {aihwkit.warning}")
+    cmd = aihwkit_command(aihwkit, measurement, params)
+    return lambda r: run_json(cmd, env)
+
+
+def describe_host(threads: int) -> dict:
+    """:func:`host_info`, after printing its one-line summary."""
+    host = host_info()
+    print(f"host: {host['cpu_model']}, {host['nproc']} cores ({host['usable_cores']} usable), "
+          f"load {host['loadavg_at_start']}; {threads} thread(s) for each program")
+    return host
+
+
 # ------------------------------------------------------------------ alternation
 def alternate(rounds: int, sides: Mapping[str, Callable[[int], dict]],
               log: Callable[[str], None] | None = print) -> tuple[list[dict], str | None]:
@@ -212,6 +241,33 @@ def alternate(rounds: int, sides: Mapping[str, Callable[[int], dict]],
                 log(f"  round {r + 1}/{rounds}: {name} done ({record[f'{name}_wall_s']:.1f} s with start-up)")
         done.append(record)
     return done, None
+
+
+
+def paired_median_times(fn_a, fn_b, repeats: int) -> tuple[float, float, list[float]]:
+    """Median times of ``fn_a`` and ``fn_b`` timed call by call in alternation (after one untimed call
+    of each), so that load drift on a shared host hits both alike; also ``fn_b``'s raw times."""
+    fn_a()
+    fn_b()
+    times_a, times_b = [], []
+    for _ in range(repeats):
+        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return statistics.median(times_a), statistics.median(times_b), times_b
+
+
+def median_time(fn, repeats: int) -> tuple[float, list[float]]:
+    """Median time of ``fn`` over ``repeats`` calls after one untimed call (compilation, first
+    allocations); also the raw times."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), times
 
 
 def lookup(result: Mapping[str, Any], key: str) -> float:
@@ -316,13 +372,16 @@ def default_json_path(benchmark: str, when: _dt.datetime | None = None, host: st
 
 def make_record(benchmark: str, args: Mapping[str, Any], threads: int, aihwkit: AihwkitSide | None,
                 rounds: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], started: _dt.datetime,
-                error: str | None = None) -> dict:
-    """Everything a later reader needs: when, where, what versions, which threads, every raw figure."""
+                error: str | None = None, host: Mapping[str, Any] | None = None) -> dict:
+    """Everything a later reader needs: when, where, what versions, which threads, every raw figure.
+
+    ``host`` is :func:`host_info` taken when the run started (default: taken now).
+    """
     return {
         "benchmark": benchmark,
         "date_utc": started.isoformat(timespec="seconds"),
         "finished_utc": now_utc().isoformat(timespec="seconds"),
-        "host": host_info(),
+        "host": dict(host) if host is not None else host_info(),
         "driver": {"python": sys.executable, "python_version": platform.python_version(),
                    "xbarsim": package_version("xbarsim")},
         "threads_requested": threads,

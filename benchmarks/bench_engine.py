@@ -45,39 +45,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import _compare
 
 
 # ------------------------------------------------------------------ xbarsim worker
-def _paired_median_times(fn_a, fn_b, repeats: int) -> tuple[float, float, list[float]]:
-    """Median times of ``fn_a`` and ``fn_b`` timed call by call in alternation (after one untimed call
-    of each), so that load drift on a shared host hits both alike; also ``fn_b``'s raw times."""
-    fn_a()
-    fn_b()
-    times_a, times_b = [], []
-    for _ in range(repeats):
-        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-    return statistics.median(times_a), statistics.median(times_b), times_b
-
-
-def _median_time(fn, repeats: int) -> tuple[float, list[float]]:
-    fn()  # warm-up: compiles or loads the numba kernels outside the timed region
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), times
-
-
 def measure_xbarsim(repeats: int, threads: int) -> dict:
     import xbarsim
 
@@ -96,7 +70,7 @@ def measure_xbarsim(repeats: int, threads: int) -> dict:
     x = rng.uniform(-1, 1, (256, 512)).astype(np.float32)
     w = torch.from_numpy(arr.get_weights())
     xt = torch.from_numpy(x)
-    t_plain, t_fwd, raw = _paired_median_times(lambda: xt @ w.T, lambda: arr.forward(x), repeats)
+    t_plain, t_fwd, raw = _compare.paired_median_times(lambda: xt @ w.T, lambda: arr.forward(x), repeats)
     out["forward"] = {"seconds": t_fwd, "plain_matmul_seconds": t_plain, "ratio_to_matmul": t_fwd / t_plain,
                       "raw_seconds": raw}
 
@@ -113,7 +87,7 @@ def measure_xbarsim(repeats: int, threads: int) -> dict:
         arr.backward(d)
         pulses.append(arr.update(xs, d, 0.01))
 
-    t_step, raw = _median_time(step, max(5, repeats // 3))
+    t_step, raw = _compare.median_time(step, max(5, repeats // 3))
     out["step"] = {"seconds": t_step, "samples_per_s": 100 / t_step, "raw_seconds": raw,
                    "pulses_per_sample": float(np.mean(pulses)) / 100, "tiles": len(arr.tiles)}
     out.update(side="xbarsim", measurement="engine",
@@ -142,20 +116,10 @@ def main() -> None:
     xbarsim_cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--threads", str(threads),
                    "--repeats", str(args.repeats)]
     sides = {"xbarsim": lambda r: _compare.run_json(xbarsim_cmd, env)}
-    host = _compare.host_info()
-    print(f"host: {host['cpu_model']}, {host['nproc']} cores ({host['usable_cores']} usable), "
-          f"load {host['loadavg_at_start']}; {threads} thread(s) for each program")
-    if aihwkit is not None and aihwkit.available:
-        print(f"aihwkit {aihwkit.versions['aihwkit']} (torch {aihwkit.versions['torch']}) from {aihwkit.python} "
-              f"[{aihwkit.source}]")
-        if aihwkit.warning:
-            print(f"warning: {aihwkit.warning}")
-        cmd = _compare.aihwkit_command(aihwkit, "engine", {"repeats": args.repeats, "threads": threads})
-        sides["aihwkit"] = lambda r: _compare.run_json(cmd, env)
-    elif aihwkit is None:
-        print("aihwkit: skipped (--no-aihwkit); absolute figures only")
-    else:
-        print(_compare.no_aihwkit_message(aihwkit))
+    host = _compare.describe_host(threads)
+    side = _compare.aihwkit_side(aihwkit, "engine", {"repeats": args.repeats, "threads": threads}, env)
+    if side is not None:
+        sides["aihwkit"] = side
     print(f"{args.rounds} round(s), alternating {' / '.join(sides)}:")
     rounds, error = _compare.alternate(args.rounds, sides)
 
@@ -194,7 +158,8 @@ def main() -> None:
               "no aihwkit, so no ratio")
     print(_compare.format_threads(rounds))
     path = args.json or _compare.default_json_path("bench_engine", started)
-    record = _compare.make_record("bench_engine", vars(args), threads, aihwkit, rounds, summary, started, error)
+    record = _compare.make_record("bench_engine", vars(args), threads, aihwkit, rounds, summary, started, error,
+                                  host=host)
     print(f"results: {_compare.write_json(path, record)}")
     if error:
         sys.exit(f"stopped early: {error}")

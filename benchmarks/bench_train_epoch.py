@@ -171,26 +171,18 @@ def main() -> None:
     xbarsim_cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--threads", str(threads),
                    *_compare.worker_arguments(args, ("train_subset", "test_subset", "seed", "autograd"))]
     sides = {"xbarsim": lambda r: _compare.run_json(xbarsim_cmd, env)}
-    host = _compare.host_info()
-    print(f"host: {host['cpu_model']}, {host['nproc']} cores ({host['usable_cores']} usable), "
-          f"load {host['loadavg_at_start']}; {threads} thread(s) for each program")
+    host = _compare.describe_host(threads)
     worker_params = None
     if aihwkit is not None and aihwkit.available:
         worker_params, where = aihwkit_params(args, threads)
-        if worker_params is None:
-            aihwkit.available, aihwkit.reason = False, where
-            print(f"aihwkit: not compared: {where}")
-        else:
-            print(f"aihwkit {aihwkit.versions['aihwkit']} (torch {aihwkit.versions['torch']}) from {aihwkit.python} "
-                  f"[{aihwkit.source}]; data: {where}")
-            if aihwkit.warning:
-                print(f"warning: {aihwkit.warning}")
-            cmd = _compare.aihwkit_command(aihwkit, "epoch", worker_params)
-            sides["aihwkit"] = lambda r: _compare.run_json(cmd, env)
-    elif aihwkit is None:
-        print("aihwkit: skipped (--no-aihwkit); absolute figures only")
+    if worker_params is None and aihwkit is not None and aihwkit.available:
+        aihwkit.available, aihwkit.reason = False, where
+        print(f"aihwkit: not compared: {where}")
     else:
-        print(_compare.no_aihwkit_message(aihwkit))
+        side = _compare.aihwkit_side(aihwkit, "epoch", worker_params, env,
+                                     note=f"; data: {where}" if worker_params is not None else "")
+        if side is not None:
+            sides["aihwkit"] = side
     print(f"{args.rounds} round(s), alternating {' / '.join(sides)}:")
     rounds, error = _compare.alternate(args.rounds, sides)
 
@@ -221,7 +213,7 @@ def main() -> None:
     print(_compare.format_threads(rounds))
     path = args.json or _compare.default_json_path("bench_train_epoch", started)
     record = _compare.make_record("bench_train_epoch", vars(args), threads, aihwkit, rounds, summary, started,
-                                  error)
+                                  error, host=host)
     record["aihwkit_worker_params"] = worker_params
     print(f"results: {_compare.write_json(path, record)}")
     if error:
