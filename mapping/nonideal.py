@@ -411,7 +411,7 @@ def _pname(module_name: str, p: str) -> str:
 
 def sample_weights(model: nn.Module, nonideality: Nonideality, seed: int,
                    differentiable: bool = False) -> Dict[str, torch.Tensor]:
-    """The programmed weights of one chip: ``{parameter name: tensor}`` for every analog layer's weight.
+    r"""The programmed weights of one chip: ``{parameter name: tensor}`` for every analog layer's weight.
 
     Steps 1-4 of the module docstring (or device programming), seeded by ``seed``;
     biases are digital and unchanged.  Use with :func:`perturbed_forward`.
@@ -645,30 +645,51 @@ def evaluate_mc(model: nn.Module, data: Tuple[torch.Tensor, torch.Tensor], nonid
 
 
 def layer_sensitivity(model: nn.Module, data: Tuple[torch.Tensor, torch.Tensor], nonideality: Nonideality,
-                      n_samples: int = 5, seed: int = 0, batch_size: int = 2500) -> Dict[str, float]:
-    """Per analog layer: clean accuracy minus the mean accuracy when only that layer is varied.
+                      n_samples: int = 5, seed: int = 0, batch_size: int = 2500,
+                      mode: str = "alone") -> Dict[str, float]:
+    r"""Per analog layer ``l``, the accuracy its errors cost, in one of two readings.
 
-    Layer ``l`` alone receives the programming-time perturbation and the read
+    ``mode="alone"``: :math:`s_l = A_\mathrm{clean} - \bar A(\text{only } l \text{ varies})`.
+    ``mode="recovery"``: :math:`s_l = \bar A(\text{all but } l \text{ vary}) - \bar A(\text{all vary})`,
+    the accuracy a perfect correction of layer ``l`` alone would win back.  For a
+    network trained under variations no single layer costs anything alone (the
+    others absorb it), yet together they do; the second reading still ranks the
+    layers there (CorrectNet's placement needs where compensation *pays*).
+
+    A varied layer receives the programming-time perturbation and the read
     periphery of ``nonideality`` (fast path), over ``n_samples`` chips (the same
-    chip seeds for every layer).
+    chip seeds for every layer and for the all-vary reference).
     """
+    if mode not in ("alone", "recovery"):
+        raise ValueError(f"layer_sensitivity: mode must be 'alone' or 'recovery', got {mode!r}")
     images, labels = data
     was = model.training
     model.eval()
     try:
-        clean = accuracy(model, images, labels, batch_size)
         names = [name for name, _ in analog_layers(model)]
+        keys = {name: _pname(name, "weight") for name in names}
+
+        def chip_accuracy(chip, s, varied):
+            gen = torch.Generator().manual_seed(s)
+            weights = {keys[n]: chip[keys[n]] for n in varied}
+            return accuracy(lambda xb: perturbed_forward(model, xb, weights, nonideality, gen, list(varied)),
+                            images, labels, batch_size)
+
         accs: Dict[str, list] = {name: [] for name in names}
+        everything = []
         for k in range(int(n_samples)):
             s = chip_seed(seed, k)
             chip = sample_weights(model, nonideality, s)
+            if mode == "recovery":
+                everything.append(chip_accuracy(chip, s, names))
             for name in names:
-                key = _pname(name, "weight")
-                gen = torch.Generator().manual_seed(s)
-                accs[name].append(accuracy(
-                    lambda xb: perturbed_forward(model, xb, {key: chip[key]}, nonideality, gen, [name]),
-                    images, labels, batch_size))
-        out = {name: clean - float(np.mean(a)) for name, a in accs.items()}
+                accs[name].append(chip_accuracy(chip, s, [name] if mode == "alone" else
+                                                [n for n in names if n != name]))
+        if mode == "alone":
+            clean = accuracy(model, images, labels, batch_size)
+            out = {name: clean - float(np.mean(a)) for name, a in accs.items()}
+        else:
+            out = {name: float(np.mean(a)) - float(np.mean(everything)) for name, a in accs.items()}
     finally:
         model.train(was)
     return out

@@ -10,7 +10,7 @@ from xbarsim.crossbar import IOConfig
 from xbarsim.devices import IdealDevice, SoftBounds
 from xbarsim.mapping.nonideal import (ADCQuantization, ConductanceLevels, DeviceProgramming, LognormalVariation,
                                       Nonideality, ProgrammingNoise, ReadNoise, StuckCells, evaluate_mc,
-                                      perturbed_forward, program, sample_weights)
+                                      layer_sensitivity, perturbed_forward, program, sample_weights)
 
 
 def _ones_linear(rows=200, cols=250):
@@ -193,3 +193,31 @@ def test_nonideality_round_trips_through_dicts():
     assert Nonideality.from_dict(nid.to_dict()) == nid
     dev = Nonideality(device=DeviceProgramming(device=SoftBounds(dw_min_std=0.1)))
     assert Nonideality.from_dict(dev.to_dict()) == dev
+
+
+def _identity_chain(n_layers):
+    layers = [nn.Linear(2, 2, bias=False) for _ in range(n_layers)]
+    for layer in layers:
+        with torch.no_grad():
+            layer.weight.copy_(torch.eye(2))
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("n_layers, alone, recovery", [(1, 0.5, 0.5), (2, 0.5, 0.0)])
+def test_layer_sensitivity_modes_match_their_closed_forms(n_layers, alone, recovery):
+    # every cell stuck off: a varied layer outputs 0, argmax picks class 0, accuracy = share of label 0 = 1/2.
+    # alone: 1 - 1/2 for every layer.  recovery: one exact layer wins back everything only when no other
+    # layer still varies (1 layer: 1 - 1/2; 2 layers: 1/2 - 1/2).
+    x = torch.eye(2).repeat(50, 1)
+    y = torch.tensor([0, 1]).repeat(50)
+    model = _identity_chain(n_layers)
+    nid = Nonideality(stuck=StuckCells(p_off=1.0))
+    a = layer_sensitivity(model, (x, y), nid, n_samples=2, seed=3, mode="alone")
+    r = layer_sensitivity(model, (x, y), nid, n_samples=2, seed=3, mode="recovery")
+    assert a == pytest.approx({f"{k}": alone for k in range(n_layers)})
+    assert r == pytest.approx({f"{k}": recovery for k in range(n_layers)})
+
+
+def test_layer_sensitivity_rejects_an_unknown_mode():
+    with pytest.raises(ValueError, match="mode must be 'alone' or 'recovery'"):
+        layer_sensitivity(_identity_chain(1), (torch.eye(2), torch.tensor([0, 1])), Nonideality(), mode="leave_out")
