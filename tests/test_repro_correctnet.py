@@ -31,11 +31,13 @@ def test_smoke_preset_writes_summary_with_claims_tables_and_figures(tmp_path: Pa
     assert len(m["plain_accs"]) == 2 and np.isclose(m["plain_mean"], np.mean(m["plain_accs"]))
 
 
-def test_paper_spec_orders_lenet_first_and_covers_the_sweep(tmp_path: Path):
+def test_paper_spec_interleaves_the_networks_and_covers_the_sweep(tmp_path: Path):
     from xbarsim.experiments.repro.correctnet import PRESETS
     spec = build_spec(PRESETS["paper"], tmp_path / "x.h5")
     z = spec["zip"][0]
-    assert z["model"][0] == "lenet5" and z["kind"][0] == "sigma"
+    assert z["model"][:2] == ["lenet5", "vgg"] and z["kind"][:2] == ["sigma", "sigma"]
+    assert len(z["model"]) == 7 + 4 + 2  # LeNet-5 sigmas, VGG sigmas, LeNet-5 device settings
+    assert z["kind"][-2:] == ["device", "device"]
     sig = [s for k, m, s in zip(z["kind"], z["model"], z["sigma"]) if k == "sigma" and m == "lenet5"]
     assert min(sig) == 0.1 and max(sig) == 1.0
     assert spec["base"]["n_mc"] >= 20

@@ -213,6 +213,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import logging
 import os
 from pathlib import Path
@@ -239,14 +240,16 @@ PRESETS: dict[str, dict] = {
                   val_subset=200, test_subset=200, vgg_test_subset=200, device_test_subset=20, n_mc=2,
                   n_mc_search=2, episodes=3, search_steps=5, final_steps=5, beta=0.01, reg_kind="spectral",
                   rank=16, source="input", budget_pct=5.0, penalty=0.5, chip_pool=1, skip_below_drop=0.0,
-                  weight_fraction=0.5, train_sigma=0.5, vgg_train_sigma=0.5, seed=1, data_dir=None),
+                  weight_fraction=0.5, train_sigma=0.5, vgg_train_sigma=0.5, lr_schedule="cosine",
+                  sensitivity="recovery", seed=1, data_dir=None),
     "paper": dict(models=list(MODELS), sigmas=[0.1, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0],
                   vgg_sigmas=[0.2, 0.5, 0.65, 0.8], device_models=["lenet5"], devices=list(DEVICE_SETTINGS),
-                  epochs=3, train_subset=0, vgg_epochs=4, vgg_train_subset=30_000, val_subset=2000,
-                  test_subset=2000, vgg_test_subset=1000, device_test_subset=200, n_mc=20, n_mc_search=6,
-                  episodes=20, search_steps=200, final_steps=600, beta=0.01, reg_kind="spectral", rank=8,
-                  source="input", budget_pct=5.0, penalty=0.5, chip_pool=6, skip_below_drop=0.02,
-                  weight_fraction=0.5, train_sigma=0.7, vgg_train_sigma=0.5, seed=1, data_dir=None),
+                  epochs=20, train_subset=0, vgg_epochs=20, vgg_train_subset=0, val_subset=2000,
+                  test_subset=2000, vgg_test_subset=2000, device_test_subset=200, n_mc=20, n_mc_search=6,
+                  episodes=20, search_steps=200, final_steps=1500, beta=0.01, reg_kind="spectral", rank=8,
+                  source="input", budget_pct=5.0, penalty=0.1, chip_pool=6, skip_below_drop=0.02,
+                  weight_fraction=0.5, train_sigma=0.7, vgg_train_sigma=0.65, lr_schedule="cosine",
+                  sensitivity="recovery", seed=1, data_dir=None),
 }
 
 
@@ -290,9 +293,15 @@ def _splits(dataset: str, data_dir: str, train_subset: int, val_subset: int, see
 
 
 def _train_network(name: str, data: tuple, beta: float, epochs: int, seed: int, kind: str = "spectral",
-                   train_sigma: float = 0.0) -> dict:
-    """Adam on cross-entropy + the Lipschitz penalty; with ``train_sigma > 0`` every mini-batch's forward
-    runs on a fresh lognormal chip (:func:`xbarsim.mapping.nonideal.sample_weights`, differentiable)."""
+                   train_sigma: float = 0.0, lr_schedule: str = "constant") -> dict:
+    r"""Adam on cross-entropy + the Lipschitz penalty; with ``train_sigma > 0`` every mini-batch's forward
+    runs on a fresh lognormal chip (:func:`xbarsim.mapping.nonideal.sample_weights`, differentiable).
+
+    ``lr_schedule="cosine"``: :math:`\eta_t = \tfrac{\eta_0}{2}(1 + \cos(\pi t / T))` over the
+    ``T`` steps of the run (Loshchilov & Hutter, ICLR 2017), :math:`\eta_0 = 10^{-3}`.
+    """
+    import math
+
     import torch
     import torch.nn.functional as F
     from xbarsim.mapping.nonideal import LognormalVariation, Nonideality, chip_seed, perturbed_forward, sample_weights
@@ -304,10 +313,13 @@ def _train_network(name: str, data: tuple, beta: float, epochs: int, seed: int, 
     gen = torch.Generator().manual_seed(seed + 1)
     nid = Nonideality(lognormal=LognormalVariation(train_sigma)) if train_sigma > 0 else None
     noise = torch.Generator().manual_seed(seed + 2)
-    step = 0
+    step, total = 0, epochs * math.ceil(len(labels) / 128)
     for _ in range(epochs):
         perm = torch.randperm(len(labels), generator=gen)
         for i in range(0, len(labels), 128):
+            if lr_schedule == "cosine":
+                for group in opt.param_groups:
+                    group["lr"] = 0.5e-3 * (1.0 + math.cos(math.pi * step / total))
             idx = perm[i:i + 128]
             if nid is None:
                 out = model(images[idx])
@@ -328,9 +340,11 @@ def _network(params: dict, beta: float, data: tuple, train_sigma: float = 0.0):
            "reg_kind": params["reg_kind"] if beta > 0 else ""}
     if train_sigma > 0:
         key["train_sigma"] = train_sigma
+    if params["lr_schedule"] != "constant":
+        key["lr_schedule"] = params["lr_schedule"]
     art = cached_artifact("network", key, lambda: _train_network(params["model"], data, beta, params["epochs"],
                                                                  params["seed_train"], params["reg_kind"],
-                                                                 train_sigma))
+                                                                 train_sigma, params["lr_schedule"]))
     model = build_model(params["model"])
     model.load_state_dict(art["state"])
     return model.eval()
@@ -403,7 +417,7 @@ def run_point(params: dict, seed: int) -> dict:
     out["clean_base"] = out[f"clean_{base}"]
 
     # sensitivity, profiles, unit costs
-    sens = layer_sensitivity(reg, val, nid, n_search, seed + 11)
+    sens = layer_sensitivity(reg, val, nid, n_search, seed + 11, mode=params["sensitivity"])
     profiles = profile_layers(reg, (1, 28, 28))
     names = [p.name for p in profiles]
     cfg = CompensationConfig(rank=params["rank"], source=params["source"])
@@ -497,6 +511,10 @@ TASK = Task("correctnet", run_point, ParamSchema({
                          doc="lognormal σ injected while training the variation-aware network (0: none)"),
     "vgg_train_sigma": Param(float, 0.0, 5.0, default=0.0, doc="train_sigma of the VGG-style network"),
     "reg_kind": Param(str, choices=("orthogonal", "spectral"), default="spectral", doc="Lipschitz regularizer form"),
+    "lr_schedule": Param(str, choices=("constant", "cosine"), default="constant",
+                         doc="learning rate of every network's training: Adam 1e-3 constant or cosine-decayed"),
+    "sensitivity": Param(str, choices=("alone", "recovery"), default="alone",
+                         doc="per-layer sensitivity: loss when the layer alone varies, or gain when it alone is exact"),
     "rank": Param(int, 1, 4096, default=16),
     "source": Param(str, choices=("input", "output"), default="input"),
     "budget_pct": Param(float, 0.0, 100.0, low_open=True, default=5.0),
@@ -509,21 +527,25 @@ TASK = Task("correctnet", run_point, ParamSchema({
 
 
 def build_spec(options: dict, output: Path) -> dict:
-    """Per network (LeNet-5 first): its σ points, then its device points."""
+    """Per network its σ points, then its device points; the networks' lists interleaved.
+
+    Interleaving lets two workers train the two networks' models at the same time
+    (each point waits for its network's cached training, under a file lock).
+    """
     o = options
-    points = []
-    for model in o["models"]:  # a network's σ points, then its device points; LeNet-5 first
-        for s in (o["vgg_sigmas"] if model == "vgg" else o["sigmas"]):
-            points.append(("sigma", model, float(s), ""))
+    per_model = []
+    for model in o["models"]:
+        own = [("sigma", model, float(s), "") for s in (o["vgg_sigmas"] if model == "vgg" else o["sigmas"])]
         if model in o["device_models"]:
-            for dev in o["devices"]:
-                points.append(("device", model, 0.0, dev))
+            own += [("device", model, 0.0, dev) for dev in o["devices"]]
+        per_model.append(own)
+    points = [p for group in itertools.zip_longest(*per_model) for p in group if p is not None]
     cols = list(zip(*points))
     base = {k: o[k] for k in ("epochs", "train_subset", "val_subset", "test_subset", "vgg_test_subset",
                               "device_test_subset", "n_mc", "n_mc_search", "episodes", "search_steps",
                               "final_steps", "beta", "rank", "source", "budget_pct", "penalty", "chip_pool",
                               "vgg_epochs", "vgg_train_subset", "skip_below_drop", "weight_fraction", "reg_kind",
-                              "train_sigma", "vgg_train_sigma")}
+                              "train_sigma", "vgg_train_sigma", "lr_schedule", "sensitivity")}
     base.update(seed_train=int(o["seed"]), dataset=choose_dataset(o["data_dir"]), data_dir=o["data_dir"] or "")
     return {
         "task": "xbarsim.experiments.repro.correctnet:TASK",
