@@ -247,7 +247,7 @@ PRESETS: dict[str, dict] = {
                   epochs=20, train_subset=0, vgg_epochs=20, vgg_train_subset=0, val_subset=2000,
                   test_subset=2000, vgg_test_subset=2000, device_test_subset=200, n_mc=20, n_mc_search=6,
                   episodes=20, search_steps=200, final_steps=1500, beta=0.01, reg_kind="spectral", rank=8,
-                  source="input", budget_pct=5.0, penalty=0.1, chip_pool=6, skip_below_drop=0.02,
+                  source="input", budget_pct=5.0, penalty=0.1, chip_pool=6, skip_below_drop=0.005,
                   weight_fraction=0.5, train_sigma=0.7, vgg_train_sigma=0.65, lr_schedule="cosine",
                   sensitivity="recovery", seed=1, data_dir=None),
 }
