@@ -402,6 +402,20 @@ def write_json(path: str | os.PathLike, record: Mapping[str, Any]) -> Path:
     return path
 
 
+def finish(benchmark: str, args: argparse.Namespace, threads: int, aihwkit: AihwkitSide | None,
+           rounds: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], started: _dt.datetime,
+           error: str | None, host: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> None:
+    """A benchmark's last steps: the thread line, the JSON record (``--json`` or the default path,
+    plus ``extra``), and exit status 1 with the reason when a round stopped early."""
+    print(format_threads(rounds))
+    path = args.json or default_json_path(benchmark, started)
+    record = make_record(benchmark, vars(args), threads, aihwkit, rounds, summary, started, error, host=host)
+    record.update(extra or {})
+    print(f"results: {write_json(path, record)}")
+    if error:
+        sys.exit(f"stopped early: {error}")
+
+
 def add_common_arguments(ap: argparse.ArgumentParser, rounds: int) -> None:
     ap.add_argument("--rounds", type=int, default=rounds, help=f"alternating rounds (default {rounds})")
     ap.add_argument("--threads", type=int, default=None,

@@ -156,13 +156,7 @@ def main() -> None:
         s = summary["xbarsim_step_samples_per_s"]
         print(f"(b) xbarsim array step: median {s['median']:,.0f} samples/s (range {s['min']:,.0f}-{s['max']:,.0f}); "
               "no aihwkit, so no ratio")
-    print(_compare.format_threads(rounds))
-    path = args.json or _compare.default_json_path("bench_engine", started)
-    record = _compare.make_record("bench_engine", vars(args), threads, aihwkit, rounds, summary, started, error,
-                                  host=host)
-    print(f"results: {_compare.write_json(path, record)}")
-    if error:
-        sys.exit(f"stopped early: {error}")
+    _compare.finish("bench_engine", args, threads, aihwkit, rounds, summary, started, error, host)
 
 
 if __name__ == "__main__":

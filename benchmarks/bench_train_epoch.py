@@ -210,14 +210,8 @@ def main() -> None:
         s = summary["xbarsim_epoch_seconds"]
         print(f"xbarsim epoch: median {s['median']:.1f} s (range {s['min']:.1f}-{s['max']:.1f} s); "
               "no aihwkit, so no ratio")
-    print(_compare.format_threads(rounds))
-    path = args.json or _compare.default_json_path("bench_train_epoch", started)
-    record = _compare.make_record("bench_train_epoch", vars(args), threads, aihwkit, rounds, summary, started,
-                                  error, host=host)
-    record["aihwkit_worker_params"] = worker_params
-    print(f"results: {_compare.write_json(path, record)}")
-    if error:
-        sys.exit(f"stopped early: {error}")
+    _compare.finish("bench_train_epoch", args, threads, aihwkit, rounds, summary, started, error, host,
+                    extra={"aihwkit_worker_params": worker_params})
 
 
 if __name__ == "__main__":

@@ -97,6 +97,21 @@ def test_the_record_holds_date_host_versions_threads_and_raw_times(tmp_path):
     assert default.parent == compare.RESULTS_DIR and default.name == "bench_x_20260102T030405Z_box.json"
 
 
+def test_finish_writes_the_record_with_its_extras_and_exits_on_an_early_stop(tmp_path, capsys):
+    import argparse
+    sides, _ = fake_sides({"xbarsim": [1.0]})
+    rounds, _ = compare.alternate(1, sides, log=None)
+    started = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    args = argparse.Namespace(json=str(tmp_path / "r.json"), rounds=1)
+    compare.finish("bench_x", args, 2, None, rounds, {}, started, None, {"nproc": 2}, extra={"more": 7})
+    back = json.loads((tmp_path / "r.json").read_text())
+    assert back["more"] == 7 and back["host"] == {"nproc": 2} and back["error"] is None
+    assert "threads in force" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="stopped early: round 2 failed"):
+        compare.finish("bench_x", args, 2, None, rounds, {}, started, "round 2 failed", {"nproc": 2})
+    assert json.loads((tmp_path / "r.json").read_text())["error"] == "round 2 failed"
+
+
 def test_the_aihwkit_interpreter_comes_from_the_option_then_the_environment_then_the_setup_default():
     env = {"XDG_CACHE_HOME": "/cache", compare.AIHWKIT_ENV: "/env/python"}
     assert compare.find_aihwkit_python("/opt/python", env) == (Path("/opt/python"), "--aihwkit-python")
