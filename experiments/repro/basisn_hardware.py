@@ -134,29 +134,34 @@ def preset_hardware(array_size: int) -> HardwareParams:
 
 
 # --------------------------------------------------------------------------- stored op counts
+def _to_json(obj, int_keyed: str) -> str:
+    """A dataclass as sorted JSON; its field ``int_keyed`` is a dict with int keys (JSON keys are strings)."""
+    d = dataclasses.asdict(obj)
+    d[int_keyed] = {str(k): int(v) for k, v in getattr(obj, int_keyed).items()}
+    return json.dumps(d, sort_keys=True)
+
+
+def _from_json(cls, text: str, int_keyed: str):
+    d = json.loads(text)
+    d[int_keyed] = {int(k): int(v) for k, v in d[int_keyed].items()}
+    return cls(**d)
+
+
 def ops_to_json(ops: OpCounts) -> str:
     """An :class:`OpCounts` as JSON (stored per cost point and case in the HDF5 file)."""
-    d = dataclasses.asdict(ops)
-    d["adc_conversions"] = {str(k): int(v) for k, v in ops.adc_conversions.items()}
-    return json.dumps(d, sort_keys=True)
+    return _to_json(ops, "adc_conversions")
 
 
 def ops_from_json(text: str) -> OpCounts:
-    d = json.loads(text)
-    d["adc_conversions"] = {int(k): int(v) for k, v in d["adc_conversions"].items()}
-    return OpCounts(**d)
+    return _from_json(OpCounts, text, "adc_conversions")
 
 
 def inventory_to_json(inv: Inventory) -> str:
-    d = dataclasses.asdict(inv)
-    d["n_adcs"] = {str(k): int(v) for k, v in inv.n_adcs.items()}
-    return json.dumps(d, sort_keys=True)
+    return _to_json(inv, "n_adcs")
 
 
 def inventory_from_json(text: str) -> Inventory:
-    d = json.loads(text)
-    d["n_adcs"] = {int(k): int(v) for k, v in d["n_adcs"].items()}
-    return Inventory(**d)
+    return _from_json(Inventory, text, "n_adcs")
 
 
 def with_programming(ops: OpCounts, programming: str, array_cols: int) -> OpCounts:
