@@ -328,7 +328,8 @@ def _train_network(name: str, data: tuple, beta: float, epochs: int, seed: int, 
     from xbarsim.training.lipschitz import LipschitzRegularizer
     model = build_model(name, seed)
     reg = LipschitzRegularizer(kind, beta)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    lr0 = 1e-3
+    opt = torch.optim.Adam(model.parameters(), lr=lr0)
     images, labels = data
     gen = torch.Generator().manual_seed(seed + 1)
     nid = Nonideality(lognormal=LognormalVariation(train_sigma)) if train_sigma > 0 else None
@@ -339,7 +340,7 @@ def _train_network(name: str, data: tuple, beta: float, epochs: int, seed: int, 
         for i in range(0, len(labels), 128):
             if lr_schedule == "cosine":
                 for group in opt.param_groups:
-                    group["lr"] = 0.5e-3 * (1.0 + math.cos(math.pi * step / total))
+                    group["lr"] = lr0 / 2 * (1.0 + math.cos(math.pi * step / total))
             idx = perm[i:i + 128]
             if nid is None:
                 out = model(images[idx])
