@@ -45,3 +45,27 @@ def test_greedy_takes_the_most_sensitive_layers_within_the_budget():
         (False, True, False, True, False)
     assert greedy_placement([40, 50, 60, 70, 80], [0.01, 0.3, 0.02, 0.2, 0.0], 5000, 1.0) == \
         (False, True, False, False, False)
+
+
+def test_rescoring_picks_the_best_rescored_reward_among_the_searchs_top_placements():
+    prof, costs, sens = _profiles(), [40, 50, 60, 70, 80], [0.01, 0.3, 0.02, 0.2, 0.0]
+    cfg = PlacementSearch(episodes=25, budget_pct=5.0, penalty=0.5, seed=3, rescore_top=3)
+
+    def reward(acc, a):
+        return acc - 0.5 * sum(c for c, on in zip(costs, a) if on) / 5000
+
+    # the faithful score (say, longer-trained units) gives layer 0's unit nothing and weighs layer 3 more
+    def faithful(a):
+        return 0.5 + 0.1 * a[1] + 0.25 * a[3]
+
+    calls = []
+    res = search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg,
+                           rescore=lambda a: calls.append(a) or faithful(a))
+    top = sorted(res.evaluated, key=lambda a: (-reward(res.evaluated[a], a), sum(a), a))[:3]
+    assert calls == top and set(res.rescored) == set(top)
+    assert res.placement == max(top, key=lambda a: reward(faithful(a), a))
+    assert res.accuracy == faithful(res.placement)
+    plain = search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg.replace(rescore_top=0))
+    assert plain.rescored == {} and plain.episode_rewards == res.episode_rewards
+    assert plain.placement == max(res.evaluated, key=lambda a: (reward(res.evaluated[a], a), -sum(a)))
+    assert plain.placement != res.placement  # layer 0's unit pays only under the cheap score

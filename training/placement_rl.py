@@ -21,7 +21,15 @@ REINFORCE with a moving-average baseline :math:`b` and an entropy bonus (weight
 ``entropy``, keeps the policy exploring: rewards of nearby placements differ by
 little, and without it the policy settles after a few episodes):
 :math:`\theta \leftarrow \theta + \eta\,\nabla_\theta\big[(r - b)\sum_t \log \pi(a_t\mid s_t) + \epsilon \sum_t H(\pi(\cdot\mid s_t))\big]` (Adam).
-The result is the best placement seen.  All randomness comes from ``seed``, so a
+Without rescoring the result is the best placement seen.
+
+**Rescoring** (``rescore_top = k > 0`` and a ``rescore`` callable): the search's
+scores come from cheap, short-trained units, and nearby placements then lie within
+their noise.  The ``k`` placements of highest search reward are scored again by
+``rescore(a)`` (the caller's higher-fidelity accuracy: units trained as long as the
+final ones), and the best *rescored* reward wins -- one rung of successive halving
+(Jamieson & Talwalkar, AISTATS 2016; Li et al., "Hyperband", JMLR 2018), with the
+policy as the proposal distribution.  All randomness comes from ``seed``, so a
 search is reproducible.  The paper's agent (state, reward, algorithm) is not
 published in detail: this one is reconstructed.
 
@@ -51,7 +59,8 @@ N_FEATURES = 10
 class PlacementSearch(Serialisable):
     """``episodes`` REINFORCE episodes; ``lr`` (Adam); ``hidden`` units of the policy; ``penalty`` ``lambda``
     (reward per unit of parameter-overhead fraction); ``budget_pct`` the parameter budget in %;
-    ``baseline_decay`` of the moving-average baseline; ``entropy`` bonus weight; ``seed``."""
+    ``baseline_decay`` of the moving-average baseline; ``entropy`` bonus weight; ``seed``; ``rescore_top``
+    the number of best placements scored again by the caller's ``rescore`` (0: none)."""
 
     episodes: int = 30
     lr: float = 0.05
@@ -61,6 +70,7 @@ class PlacementSearch(Serialisable):
     baseline_decay: float = 0.8
     entropy: float = 0.01
     seed: int = 0
+    rescore_top: int = 0
 
     def __post_init__(self) -> None:
         n = "PlacementSearch"
@@ -72,11 +82,13 @@ class PlacementSearch(Serialisable):
         require_number(n, "baseline_decay", self.baseline_decay, 0.0, 1.0, hi_open=True)
         require_number(n, "entropy", self.entropy, 0.0, None)
         require_number(n, "seed", self.seed, 0, 2**62, integer=True)
+        require_number(n, "rescore_top", self.rescore_top, 0, None, integer=True)
 
 
 @dataclass
 class PlacementResult:
-    """Best placement, its accuracy and reward, every distinct placement evaluated, and per-episode rewards."""
+    """Best placement, its accuracy and reward, every distinct placement evaluated, per-episode rewards,
+    and the rescored accuracies (empty without rescoring; then ``accuracy`` is the search's score)."""
 
     placement: Placement
     accuracy: float
@@ -84,6 +96,7 @@ class PlacementResult:
     evaluated: Dict[Placement, float] = field(default_factory=dict)
     episode_rewards: List[float] = field(default_factory=list)
     final_probabilities: List[float] = field(default_factory=list)
+    rescored: Dict[Placement, float] = field(default_factory=dict)
 
 
 def layer_states(profiles: Sequence[LayerProfile], unit_params: Sequence[int], sensitivity: Sequence[float],
@@ -112,9 +125,11 @@ class _Policy(nn.Module):
 
 def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int], sensitivity: Sequence[float],
                      model_params: int, evaluate: Callable[[Placement], float],
-                     config: PlacementSearch = PlacementSearch()) -> PlacementResult:
+                     config: PlacementSearch = PlacementSearch(),
+                     rescore: Callable[[Placement], float] | None = None) -> PlacementResult:
     """REINFORCE search of the module docstring; ``evaluate(placement) -> accuracy`` is called once per
-    distinct placement (memoised here)."""
+    distinct placement (memoised here), ``rescore(placement) -> accuracy`` once for each of the
+    ``config.rescore_top`` best (ties: fewer units first)."""
     n = len(profiles)
     if not (len(unit_params) == len(sensitivity) == n):
         raise ValueError("search_placement: profiles, unit_params and sensitivity must have one entry per layer")
@@ -130,11 +145,13 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
     baseline = None
     rewards: List[float] = []
 
+    def overhead(a: Placement) -> float:
+        return sum(c for c, on in zip(unit_params, a) if on) / max(model_params, 1)
+
     def score(a: Placement) -> Tuple[float, float]:
         if a not in memo:
             memo[a] = float(evaluate(a))
-        over = sum(c for c, on in zip(unit_params, a) if on) / max(model_params, 1)
-        return memo[a], memo[a] - config.penalty * over
+        return memo[a], memo[a] - config.penalty * overhead(a)
 
     for _ in range(config.episodes):
         used, prev = 0.0, 0.0
@@ -166,6 +183,11 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
             (-advantage * logp - config.entropy * ent).backward()
             opt.step()
     best = max(memo, key=lambda a: (score(a)[1], -sum(a)))
+    rescored: Dict[Placement, float] = {}
+    if rescore is not None and config.rescore_top > 0:
+        ranked = sorted(memo, key=lambda a: (-score(a)[1], sum(a), a))[:config.rescore_top]
+        rescored = {a: float(rescore(a)) for a in ranked}
+        best = max(ranked, key=lambda a: (rescored[a] - config.penalty * overhead(a), -sum(a)))
     with torch.no_grad():
         probs, used, prev = [], 0.0, 0.0
         for t in range(n):
@@ -174,7 +196,8 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
             probs.append(float(policy(s)))
             used += unit_params[t] if best[t] else 0.0
             prev = 1.0 if best[t] else 0.0
-    return PlacementResult(best, memo[best], score(best)[1], dict(memo), rewards, probs)
+    acc = rescored.get(best, memo[best])
+    return PlacementResult(best, acc, acc - config.penalty * overhead(best), dict(memo), rewards, probs, rescored)
 
 
 def greedy_placement(unit_params: Sequence[int], sensitivity: Sequence[float], model_params: int,

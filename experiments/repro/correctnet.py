@@ -258,7 +258,7 @@ PRESETS: dict[str, dict] = {
     "smoke": dict(models=["lenet5"], sigmas=[1.0], vgg_sigmas=[1.0], device_models=["lenet5"],
                   devices=["low_variation"], epochs=1, train_subset=1500, vgg_epochs=1, vgg_train_subset=1500,
                   val_subset=200, test_subset=200, vgg_test_subset=200, device_test_subset=20, n_mc=2,
-                  n_mc_search=2, episodes=3, search_steps=5, final_steps=5, beta=0.01, reg_kind="spectral",
+                  n_mc_search=2, episodes=3, search_steps=5, rescore_top=2, final_steps=5, beta=0.01, reg_kind="spectral",
                   rank=16, source="input", budget_pct=5.0, penalty=0.5, chip_pool=1, skip_below_drop=0.0,
                   weight_fraction=0.5, train_sigma=0.5, vgg_train_sigma=0.5, lr_schedule="cosine",
                   sensitivity="recovery", seed=1, data_dir=None),
@@ -266,7 +266,7 @@ PRESETS: dict[str, dict] = {
                   vgg_sigmas=[0.2, 0.5, 0.65, 0.8], device_models=["lenet5"], devices=list(DEVICE_SETTINGS),
                   epochs=20, train_subset=0, vgg_epochs=20, vgg_train_subset=0, val_subset=2000,
                   test_subset=2000, vgg_test_subset=2000, device_test_subset=200, n_mc=20, n_mc_search=6,
-                  episodes=20, search_steps=200, final_steps=1500, beta=0.01, reg_kind="spectral", rank=8,
+                  episodes=20, search_steps=200, rescore_top=3, final_steps=3000, beta=0.01, reg_kind="spectral", rank=8,
                   source="input", budget_pct=5.0, penalty=0.02, chip_pool=6, skip_below_drop=0.005,
                   weight_fraction=0.5, train_sigma=0.7, vgg_train_sigma=0.65, lr_schedule="cosine",
                   sensitivity="recovery", seed=1, data_dir=None),
@@ -455,11 +455,24 @@ def run_point(params: dict, seed: int) -> dict:
             steps=steps, batch_size=128, lr=0.01, chip_pool=params["chip_pool"] if device else 0), train_seed)
         return model
 
+    final_units: dict = {}  # (placement, rank) -> units trained as the final ones; rescoring and testing share them
+
+    def final(placement, config):
+        key = (tuple(placement), config.rank)
+        if key not in final_units:
+            final_units[key] = compensated(placement, config, params["final_steps"], seed + 7)
+        return final_units[key]
+
     def search_accuracy(placement):
         if not any(placement):
             return evaluate_mc(reg, val, nid, n_search, seed + 23, through_crossbar=False).mean
         model = compensated(placement, cfg, params["search_steps"], seed + 5)
         return evaluate_mc(model, val, nid, n_search, seed + 23, through_crossbar=False).mean
+
+    def rescore_accuracy(placement):
+        if not any(placement):
+            return search_accuracy(placement)
+        return evaluate_mc(final(placement, cfg), val, nid, n_search, seed + 23, through_crossbar=False).mean
 
     none = (False,) * len(names)
     # no search where the regularized network already keeps its accuracy (the units could only cost)
@@ -471,8 +484,10 @@ def run_point(params: dict, seed: int) -> dict:
         out["rl_episode_rewards"] = np.zeros(0)
     else:
         search = PlacementSearch(episodes=params["episodes"], penalty=params["penalty"],
-                                 budget_pct=params["budget_pct"], seed=seed, lr=0.03, entropy=0.02)
-        res = search_placement(profiles, costs, [sens[n] for n in names], model_params, search_accuracy, search)
+                                 budget_pct=params["budget_pct"], seed=seed, lr=0.03, entropy=0.02,
+                                 rescore_top=params["rescore_top"])
+        res = search_placement(profiles, costs, [sens[n] for n in names], model_params, search_accuracy, search,
+                               rescore=rescore_accuracy)
         res_placement = res.placement
         out["rl_search_reward"] = res.reward
         out["rl_search_accuracy"] = res.accuracy
@@ -480,6 +495,8 @@ def run_point(params: dict, seed: int) -> dict:
         out["rl_episode_rewards"] = np.array(res.episode_rewards)
         out["rl_evaluated_placements"] = np.array(list(res.evaluated), dtype=np.int64)
         out["rl_evaluated_accuracies"] = np.array(list(res.evaluated.values()))
+        out["rl_rescored_placements"] = np.array(list(res.rescored), dtype=np.int64).reshape(-1, len(names))
+        out["rl_rescored_accuracies"] = np.array(list(res.rescored.values()))
     placements = {
         "rl": (res_placement, cfg),
         "greedy": (none if skip else greedy_placement(costs, [sens[n] for n in names], model_params,
@@ -501,7 +518,7 @@ def run_point(params: dict, seed: int) -> dict:
         if not chosen:
             r = evaluate_mc(reg, test, nid, n_mc, seed)
         else:
-            r = evaluate_mc(compensated(placement, config, params["final_steps"], seed + 7), test, nid, n_mc, seed)
+            r = evaluate_mc(final(placement, config), test, nid, n_mc, seed)
         out[f"{variant}_mean"], out[f"{variant}_std"], out[f"{variant}_accs"] = r.mean, r.std, r.accuracies
     return out
 
@@ -526,6 +543,8 @@ TASK = Task("correctnet", run_point, ParamSchema({
     "n_mc_search": Param(int, 1, None, default=5, doc="chips per validation score"),
     "episodes": Param(int, 1, None, default=16),
     "search_steps": Param(int, 0, None, default=120),
+    "rescore_top": Param(int, 0, None, default=0,
+                         doc="best search placements scored again with final-length units (0: none)"),
     "final_steps": Param(int, 0, None, default=300),
     "beta": Param(float, 0.0, None, default=0.01, doc="Lipschitz regularizer strength"),
     "train_sigma": Param(float, 0.0, 5.0, default=0.0,
@@ -563,7 +582,7 @@ def build_spec(options: dict, output: Path) -> dict:
     points = [p for group in itertools.zip_longest(*per_model) for p in group if p is not None]
     cols = list(zip(*points))
     base = {k: o[k] for k in ("epochs", "train_subset", "val_subset", "test_subset", "vgg_test_subset",
-                              "device_test_subset", "n_mc", "n_mc_search", "episodes", "search_steps",
+                              "device_test_subset", "n_mc", "n_mc_search", "episodes", "search_steps", "rescore_top",
                               "final_steps", "beta", "rank", "source", "budget_pct", "penalty", "chip_pool",
                               "vgg_epochs", "vgg_train_subset", "skip_below_drop", "weight_fraction", "reg_kind",
                               "train_sigma", "vgg_train_sigma", "lr_schedule", "sensitivity")}
