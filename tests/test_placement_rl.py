@@ -62,10 +62,20 @@ def test_rescoring_picks_the_best_rescored_reward_among_the_searchs_top_placemen
     res = search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg,
                            rescore=lambda a: calls.append(a) or faithful(a))
     top = sorted(res.evaluated, key=lambda a: (-reward(res.evaluated[a], a), sum(a), a))[:3]
-    assert calls == top and set(res.rescored) == set(top)
+    none = (False,) * 5
+    assert none not in top  # so the empty placement must be added: it needs no training to rescore
+    assert calls == top + [none] and set(res.rescored) == set(top) | {none}
     assert res.placement == max(top, key=lambda a: reward(faithful(a), a))
     assert res.accuracy == faithful(res.placement)
     plain = search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg.replace(rescore_top=0))
     assert plain.rescored == {} and plain.episode_rewards == res.episode_rewards
     assert plain.placement == max(res.evaluated, key=lambda a: (reward(res.evaluated[a], a), -sum(a)))
     assert plain.placement != res.placement  # layer 0's unit pays only under the cheap score
+
+
+def test_rescoring_keeps_no_unit_when_every_rescored_placement_loses_to_the_base():
+    prof, costs, sens = _profiles(), [40, 50, 60, 70, 80], [0.01, 0.3, 0.02, 0.2, 0.0]
+    cfg = PlacementSearch(episodes=25, budget_pct=5.0, penalty=0.5, seed=3, rescore_top=2)
+    # long-trained units that hurt (as at small sigma): the empty placement must win
+    res = search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg, rescore=lambda a: 0.5 - 0.01 * sum(a))
+    assert res.placement == (False,) * 5 and res.accuracy == 0.5

@@ -25,9 +25,10 @@ Without rescoring the result is the best placement seen.
 
 **Rescoring** (``rescore_top = k > 0`` and a ``rescore`` callable): the search's
 scores come from cheap, short-trained units, and nearby placements then lie within
-their noise.  The ``k`` placements of highest search reward are scored again by
-``rescore(a)`` (the caller's higher-fidelity accuracy: units trained as long as the
-final ones), and the best *rescored* reward wins -- one rung of successive halving
+their noise.  The ``k`` placements of highest search reward, and the empty one (no
+units, so nothing to train), are scored again by ``rescore(a)`` (the caller's
+higher-fidelity accuracy: units trained as long as the final ones), and the best
+*rescored* reward wins -- one rung of successive halving
 (Jamieson & Talwalkar, AISTATS 2016; Li et al., "Hyperband", JMLR 2018), with the
 policy as the proposal distribution.  All randomness comes from ``seed``, so a
 search is reproducible.  The paper's agent (state, reward, algorithm) is not
@@ -129,7 +130,7 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
                      rescore: Callable[[Placement], float] | None = None) -> PlacementResult:
     """REINFORCE search of the module docstring; ``evaluate(placement) -> accuracy`` is called once per
     distinct placement (memoised here), ``rescore(placement) -> accuracy`` once for each of the
-    ``config.rescore_top`` best (ties: fewer units first)."""
+    ``config.rescore_top`` best (ties: fewer units first) and then the empty placement if not among them."""
     n = len(profiles)
     if not (len(unit_params) == len(sensitivity) == n):
         raise ValueError("search_placement: profiles, unit_params and sensitivity must have one entry per layer")
@@ -186,6 +187,9 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
     rescored: Dict[Placement, float] = {}
     if rescore is not None and config.rescore_top > 0:
         ranked = sorted(memo, key=lambda a: (-score(a)[1], sum(a), a))[:config.rescore_top]
+        empty = (False,) * n
+        if empty not in ranked:  # the base network, always feasible, needs no units to score
+            ranked.append(empty)
         rescored = {a: float(rescore(a)) for a in ranked}
         best = max(ranked, key=lambda a: (rescored[a] - config.penalty * overhead(a), -sum(a)))
     with torch.no_grad():
@@ -196,7 +200,7 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
             probs.append(float(policy(s)))
             used += unit_params[t] if best[t] else 0.0
             prev = 1.0 if best[t] else 0.0
-    acc = rescored.get(best, memo[best])
+    acc = rescored[best] if best in rescored else memo[best]
     return PlacementResult(best, acc, acc - config.penalty * overhead(best), dict(memo), rewards, probs, rescored)
 
 

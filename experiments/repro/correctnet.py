@@ -62,8 +62,9 @@ What runs, per point
    conv2 + fc3 (3.7 % parameters, penalty 0.37 point), so the agent declined every
    unit where greedy's final units gained 0.9 point on the test images; run 3's 0.5
    under-placed the same way.  ``episodes`` episodes (policy lr 0.03, entropy
-   bonus 0.02).  Then the ``rescore_top`` = 3 placements of highest search reward
-   are scored again with units trained as the final ones (``final_steps`` steps,
+   bonus 0.02).  Then the ``rescore_top`` = 3 placements of highest search reward,
+   and the empty placement (the base network; nothing to train), are scored again
+   with units trained as the final ones (``final_steps`` steps,
    the same seed; one rung of successive halving) on the same validation chips, and
    the best rescored reward wins; the final RL units are those rescoring units.
    Why: run 4 picked the best 200-step score, and at LeNet-5's σ = 0.8 the
