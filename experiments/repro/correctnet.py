@@ -493,13 +493,13 @@ def run_point(params: dict, seed: int) -> dict:
 
     def search_accuracy(placement):
         if not any(placement):
-            return evaluate_mc(reg, val, nid, n_search, seed + 23, through_crossbar=False).mean
+            return out[f"val_{base}"]  # the base network on the same validation chips, scored above
         model = compensated(placement, cfg, params["search_steps"], seed + 5)
         return evaluate_mc(model, val, nid, n_search, seed + 23, through_crossbar=False).mean
 
     def rescore_accuracy(placement):
         if not any(placement):
-            return search_accuracy(placement)
+            return out[f"val_{base}"]
         return evaluate_mc(final(placement, cfg), val, nid, n_search, seed + 23, through_crossbar=False).mean
 
     none = (False,) * len(names)
