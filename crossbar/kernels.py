@@ -18,7 +18,8 @@ from numba.extending import intrinsic
 
 from xbarsim.devices.kernels import noise_scalars, pulse_once_flat, specialise
 from xbarsim.devices.models import G_MODEL, G_WRITE_NOISE
-from xbarsim.devices.rng import STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal, rand64
+from xbarsim.devices.rng import (STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal,
+                                 normals_into, rand64)
 
 PARALLEL_MIN_WORK = 1 << 16  # elements (reads) or samples x lines (bit drawing) that repay numba's threads
 PREFETCH_AHEAD = 16  # pulses
@@ -374,13 +375,13 @@ def _dac(v, inv_scale, step, inv_step, bound, noise, key, idx):
 
 
 @numba.njit(cache=True, inline="always")
-def _adc(v, noise, key, idx, step, inv_step, bound):
-    """One ADC conversion of ``v + noise normal(key, idx, 0)``; returns ``(value, clipped)``.
+def _adc(v, noise, xi, step, inv_step, bound):
+    """One ADC conversion of ``v + noise xi`` (``xi = normal(key, idx, 0)``); returns ``(value, clipped)``.
 
     ``clipped`` is 1 at the upper bound, -1 at the lower bound, 0 otherwise.
     """
     if noise > 0.0:
-        v += noise * normal(key, idx, 0)
+        v += noise * xi
     if step > 0.0:
         v = np.rint(v * inv_step) * step
     if v > bound:
@@ -429,16 +430,20 @@ def _finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, strea
     saturated = np.zeros(batch, dtype=np.bool_)
     has_w_noise = w_noise_std.shape[0] > 0
     inv_step = 1.0 / step if step > 0.0 else 0.0
+    noisy = out_noise > 0.0 or has_w_noise
     for b in numba.prange(batch):
         if not active[b]:
             continue
+        xi = np.zeros(n)
+        if noisy:
+            normals_into(key, b * n, 0, xi)
         sat = False
         for i in range(n):
             tot = out_noise
             if has_w_noise:
                 std = w_noise_std[b, i]
                 tot = math.sqrt(out_noise * out_noise + std * std)
-            v, clipped = _adc(np.float64(y[b, i]), tot, key, b * n + i, step, inv_step, bound)
+            v, clipped = _adc(np.float64(y[b, i]), tot, xi[i], step, inv_step, bound)
             if clipped > 0 or (clipped < 0 and test_negative):
                 sat = True
             y[b, i] = v
@@ -569,6 +574,7 @@ def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound,
         scale = np.zeros(batch)
         factor = np.ones(batch)
         active = np.ones(batch, dtype=np.bool_)
+        xi = np.zeros(n_out)  # output-noise deviates of one sample
         st = stream + tile_streams * t
         k = 0
         while True:
@@ -600,9 +606,10 @@ def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound,
                     active[b] = False
                     continue
                 sat = False
+                if out_noise > 0.0:
+                    normals_into(key, b * n_out, 0, xi)
                 for o in range(n_out):
-                    a, clipped = _adc(np.float64(y[b, o]), out_noise, key, b * n_out + o, out_step, inv_out,
-                                      out_bound)
+                    a, clipped = _adc(np.float64(y[b, o]), out_noise, xi[o], out_step, inv_out, out_bound)
                     sat |= clipped != 0
                     y[b, o] = a
                 if bound_management and sat and factor[b] * 2.0 <= bm_limit:

@@ -10,7 +10,7 @@ from xbarsim.devices import (ConstantStep, ExpStep, IdealDevice, LinearStep, Pie
                      DeviceConfig, device_from_name, measure_symmetry_point, pulse_response, sample_cells,
                      symmetry_point)
 from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP
-from xbarsim.devices.rng import make_key, normal, uniform
+from xbarsim.devices.rng import make_key, normal, normals_into, uniform
 
 NO_C2C = dict(dw_min_std=0.0)
 
@@ -165,6 +165,28 @@ def test_counter_rng_normal_statistics():
     # same counter, same number; another key, another number
     assert np.array_equal(z, draw(n, make_key(11, 3, 5)))
     assert not np.array_equal(z[:100], draw(100, make_key(12, 3, 5)))
+
+
+def test_vectorised_normals_equal_the_scalar_ones():
+    """normals_into (two passes) gives normal(key, i, k) bit for bit, the rejected first draws included."""
+    @numba.njit
+    def scalar(key, i0, k, n):
+        out = np.empty(n)
+        for i in range(n):
+            out[i] = normal(key, i0 + i, k)
+        return out
+
+    @numba.njit
+    def vector(key, i0, k, n):
+        out = np.empty(n)
+        normals_into(key, i0, k, out)
+        return out
+
+    key = make_key(5, 4, 3)
+    for i0, k, n in [(0, 0, 50_000), (123_457, 1, 777), (2**31, 5, 1000), (9, 0, 0)]:
+        a, b = scalar(key, i0, k, n), vector(key, i0, k, n)
+        assert np.array_equal(a, b)
+    assert np.sum(np.abs(scalar(key, 0, 0, 50_000)) > 3.44) > 0  # the tail beyond the base layer is exercised
 
 
 @pytest.mark.parametrize("kwargs,match", [
