@@ -516,7 +516,7 @@ class CrossbarArray:
 
         The loop must then do exactly what :meth:`forward`, :meth:`backward` and
         :meth:`update` do (:func:`read_tiles` with ``fwd`` / ``bwd`` and
-        :func:`xbarsim.crossbar.kernels.pulse_tile` per tile, same streams and
+        :func:`xbarsim.crossbar.pulse_helper.pulse_tile_shared` per tile, same streams and
         counters) and report back through :meth:`loop_advance`.  ``None`` where
         batches of ``batch`` samples do not take that path: an ideal device (exact
         updates), a sense-amp output stage, reads of more than

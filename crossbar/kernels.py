@@ -652,29 +652,6 @@ def _pulse_parts(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot
                     counts, r0, c0, part * rows // n_parts, (part + 1) * rows // n_parts, model)
 
 
-@numba.njit(cache=True, inline="always")
-def pulse_tile(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
-               update_bl_management, seed, stream_offset, step0, counts, r0, c0, model):
-    """One tile's whole update: bit streams, then every pulse; returns the pulse count.
-
-    The same physics and random numbers as :func:`plan_pulses` followed by
-    :meth:`PulseJob.run`, for callers that are compiled themselves (a training
-    loop that never returns to Python between batches).  ``model`` is the device
-    model id; pass a compile-time constant so the other models' step code is
-    eliminated.  It runs on the calling thread: in the in-situ epoch (batch 10)
-    handing each tile's rows to numba's threads was measured slower than this
-    serial loop (12.8 s per epoch with one thread, 16-20 s with two).
-    """
-    if x.shape[0] == 0:
-        return 0
-    dbits, slot_ptr, slot_col, n = coincidence_lists_serial(x, d, lr, dw_min, desired_bl, update_management,
-                                                            update_bl_management, seed, stream_offset, step0)
-    if n > 0:
-        _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                    counts, r0, c0, 0, d.shape[1], model)
-    return n
-
-
 class TileUpdate(NamedTuple):
     """The arguments of :func:`plan_pulses` for one tile, by name (made by ``CrossbarArray.tile_update_args``).
 

@@ -173,3 +173,89 @@ def test_compiled_run_declines_large_batches(monkeypatch):
     step.train_batches(torch.from_numpy(rng.uniform(0, 1, (40, 20)).astype(np.float32)),
                        torch.from_numpy(rng.integers(0, 5, 40)), 40)
     assert calls == []
+
+
+def _spy_helpers(monkeypatch, min_pulses=1):
+    """Record the PulseHelper of each compiled run, splitting tiles of at least ``min_pulses`` pulses."""
+    import xbarsim.crossbar.pulse_helper as ph
+    import xbarsim.training.mlp_loop as ml
+    monkeypatch.setattr(ph, "SPLIT_MIN_PULSES", min_pulses)
+    made = []
+
+    class Spy(ph.PulseHelper):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(ml, "PulseHelper", Spy)
+    return made
+
+
+@pytest.mark.parametrize("act", [nn.Sigmoid, nn.ReLU])
+def test_compiled_run_with_pulse_helper_is_bit_identical(act, monkeypatch):
+    """Tiles whose rows are shared with the helper thread give the serial loop's numbers, bit for bit."""
+    from xbarsim.training.mlp_loop import run_mlp_batches
+    made = _spy_helpers(monkeypatch)
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0, 1, (45, 20)).astype(np.float32)
+    y = rng.integers(0, 5, 45)
+    results = []
+    for helper in (False, True):
+        model, opt = _model(act)
+        step = MLPStep.build(model, nn.NLLLoss(), opt)
+        layers = step.compiled_layers(8)
+        total = run_mlp_batches(layers, x, y, 8, [0.3] * 3, [0.3] * 3, -100, helper=helper)
+        results.append((total, _state(model), [m.array.state_dict()["rng"] for m in model.modules()
+                                                if hasattr(m, "array")]))
+    assert results[0] == results[1]
+    serial, shared = made
+    assert serial.jobs == 0 and serial.thread is None
+    assert shared.jobs > 10  # most tile updates went half to the helper
+    assert shared.thread is None  # stopped and joined
+
+
+def test_pulse_helper_stops_when_the_run_is_interrupted(monkeypatch):
+    made = _spy_helpers(monkeypatch)
+    rng = np.random.default_rng(8)
+    x = torch.from_numpy(rng.uniform(0, 1, (40, 20)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 5, 40))
+    model, opt = _model(nn.Tanh)
+    step = MLPStep.build(model, nn.NLLLoss(), opt)
+    calls = []
+
+    def stop():
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    import threading
+    before = threading.active_count()
+    import xbarsim.training.mlp_loop as ml
+    real = ml.run_mlp_batches
+    monkeypatch.setattr("xbarsim.training.fused_step.run_mlp_batches",
+                        lambda *a, **k: real(*a, **k, helper=True))
+    with pytest.raises(KeyboardInterrupt):
+        step.train_batches(x, y, 8, on_batch=stop)
+    assert len(made) == 1 and made[0].jobs > 0 and made[0].thread is None
+    assert threading.active_count() == before
+    ref, ref_opt = _model(nn.Tanh)
+    ref_step = MLPStep.build(ref, nn.NLLLoss(), ref_opt)
+    for k in range(0, 16, 8):
+        ref_step.step(x[k:k + 8], y[k:k + 8])
+    assert _state(model) == _state(ref)
+
+
+def test_pulse_helper_is_off_with_one_thread():
+    import numba
+    from xbarsim.crossbar.pulse_helper import PulseHelper
+    model, _ = _model(nn.Sigmoid)
+    states = [m.array.loop_state(8) for m in model.modules() if hasattr(m, "array")]
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with PulseHelper(states, 8) as box:
+            assert box.ctl.size == 0
+    finally:
+        numba.set_num_threads(old)
+    with PulseHelper(states, 8, enabled=True) as box:
+        assert box.ctl.size > 0 and box.x.size >= 8 * 12 and box.d.size >= 8 * 8

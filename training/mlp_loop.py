@@ -10,9 +10,11 @@ Per batch of ``n`` samples (the network and the arithmetic of :class:`xbarsim.tr
 then the pulsed update :math:`E[\Delta W_k] = -\eta\,\delta_k^T h_{k-1}` of each
 layer right after its transposed read, and SGD on the digital biases.  The
 reads go through each array's DAC/ADC periphery (:func:`xbarsim.crossbar.kernels.read_tiles`),
-the updates through its pulse kernels (:func:`xbarsim.crossbar.kernels.pulse_tile`),
+the updates through its pulse kernels (:func:`xbarsim.crossbar.pulse_helper.pulse_tile_shared`),
 all inside one numba function that loops over the batches, so no Python runs
-for the analog work.  The digital operations (activations, log-softmax, NLL
+for the analog work.  With two numba threads, a tile update of many pulses is
+split by rows with a spinning helper thread
+(:class:`xbarsim.crossbar.pulse_helper.PulseHelper`), bit-identically.  The digital operations (activations, log-softmax, NLL
 loss and gradients, bias steps) are torch's own CPU kernels, called from the
 compiled loop (``numba.objmode``, a few microseconds each): the results are
 therefore bit-identical to :class:`MLPStep` and to ``loss.backward()`` with
@@ -32,7 +34,9 @@ import numpy as np
 import torch
 
 from xbarsim.crossbar import kernels as crossbar_kernels
-from xbarsim.crossbar.kernels import pulse_tile, read_tiles
+from xbarsim.crossbar import pulse_helper
+from xbarsim.crossbar.kernels import read_tiles
+from xbarsim.crossbar.pulse_helper import PulseHelper, helper_sync, pulse_tile_shared
 from xbarsim.devices.kernels import specialise
 from xbarsim.devices.models import G_MODEL
 from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD
@@ -125,7 +129,7 @@ def _nb_on_batch(handle):
 # ---------------------------------------------------------------- the compiled loop
 def _run(xs, ys, k_lo, k_hi, batch_size, ignore_index, acts, lr_w, lr_b, has_bias, biases, ws, w_reads, cells, gs,
          pw_ups, pw_downs, pulses, tiles, refs, reads, fwd_f, fwd_i, bwd_f, bwd_i, upd_f, upd_i, tile_streams, ctr,
-         counters, last_tile, callback):
+         counters, last_tile, callback, box):
     """Train on ``xs[k:k + batch_size]`` for ``k = k_lo, k_lo + batch_size, ... < k_hi``; returns sum of loss x n.
 
     Per layer ``l``: ``ctr[l] = (forward, backward, update)`` stream counters,
@@ -200,15 +204,16 @@ def _run(xs, ys, k_lo, k_hi, batch_size, ignore_index, acts, lr_w, lr_b, has_bia
                     r0, r1, c0, c1 = tl[t, 0], tl[t, 1], tl[t, 2], tl[t, 3]
                     xt = x if single else np.ascontiguousarray(x[:, c0:c1])
                     dt = d if single else np.ascontiguousarray(d[:, r0:r1])
-                    p = pulse_tile(ws[layer], w_reads[layer], cells[layer], gs[layer], pw_ups[layer],
-                                   pw_downs[layer], xt, dt, lr, upd_f[layer, 0], upd_i[layer, 0], upd_i[layer, 1] != 0,
-                                   upd_i[layer, 2] != 0, upd_i[layer, 3], tile_streams * t, step0, pulses[layer],
-                                   r0, c0, model)
+                    p = pulse_tile_shared(layer, ws[layer], w_reads[layer], cells[layer], gs[layer], pw_ups[layer],
+                                          pw_downs[layer], xt, dt, lr, upd_f[layer, 0], upd_i[layer, 0],
+                                          upd_i[layer, 1] != 0, upd_i[layer, 2] != 0, upd_i[layer, 3],
+                                          tile_streams * t, step0, pulses[layer], r0, c0, model, box)
                     last_tile[layer, t] = p
                     done += p
                 counters[layer, _PULSES] += done
                 ref = refs[layer]
                 if ref.size > 0:
+                    helper_sync(box)
                     rd = reads[layer]
                     wr = w_reads[layer]
                     for i in range(rd.shape[0]):
@@ -219,6 +224,7 @@ def _run(xs, ys, k_lo, k_hi, batch_size, ignore_index, acts, lr_w, lr_b, has_bia
                 lrb = lr_b[layer]
                 _nb_bias_step(bl, g, lrb)
             g = g_next
+        helper_sync(box)  # the next batch reads every layer
         k += n
         if callback > 0:
             _nb_on_batch(callback)
@@ -241,19 +247,22 @@ class LoopLayer:
 
 def run_mlp_batches(layers: list[LoopLayer], xs: np.ndarray, ys: np.ndarray, batch_size: int, lr_w: list[float],
                     lr_b: list[float], ignore_index: int,
-                    on_batch: Optional[Callable[[], Any]] = None) -> float:
+                    on_batch: Optional[Callable[[], Any]] = None, helper: Optional[bool] = None) -> float:
     """Train on ``xs[k:k + batch_size]`` for ``k = 0, batch_size, ...``; returns sum of loss x batch length.
 
     ``layers`` come from :class:`LoopLayer` (every array's ``loop_state(batch_size)``
     not ``None``); ``xs`` (N, in) float32 C-contiguous, ``ys`` (N,) int64.
     ``on_batch()`` is called after each batch; if it raises, the batches before
     it are fully applied and booked, as with :meth:`MLPStep.train_batches`.
+    ``helper``: share large tile updates with a second thread
+    (:class:`xbarsim.crossbar.pulse_helper.PulseHelper`; default: when numba may
+    use two threads); bit-identical either way.
     """
     states = [layer.state for layer in layers]
     n_layers = len(layers)
     models = {s.model for s in states}
     model = models.pop() if len(models) == 1 else -1
-    fn = specialise(_run, False, sources=(crossbar_kernels.__file__,), MODEL=model)
+    fn = specialise(_run, False, sources=(crossbar_kernels.__file__, pulse_helper.__file__), MODEL=model)
     max_tiles = max(len(s.tiles) for s in states)
     ctr = np.array([[s.rng_forward, s.rng_backward, s.rng_update] for s in states], dtype=np.int64)
     ctr0 = ctr.copy()
@@ -275,13 +284,15 @@ def run_mlp_batches(layers: list[LoopLayer], xs: np.ndarray, ys: np.ndarray, bat
             handle = next(_CALLBACK_IDS)
             _CALLBACKS[handle] = on_batch
     try:
-        return float(fn(xs, ys, 0, len(ys), int(batch_size), int(ignore_index), acts,
-                        np.array(lr_w, dtype=np.float64), np.array(lr_b, dtype=np.float64), has_bias, biases,
-                        tuple(s.w for s in states), tuple(s.w_read for s in states), tuple(s.cell for s in states),
-                        tuple(s.g for s in states), tuple(s.pw_up for s in states), tuple(s.pw_down for s in states),
-                        tuple(s.pulses for s in states), tuple(s.tiles for s in states),
-                        tuple(s.reference for s in states), tuple(s.read for s in states), fwd_f, fwd_i, bwd_f, bwd_i,
-                        upd_f, upd_i, int(states[0].tile_streams), ctr, counters, last_tile, handle))
+        with PulseHelper(states, batch_size, enabled=helper) as box:
+            return float(fn(xs, ys, 0, len(ys), int(batch_size), int(ignore_index), acts,
+                            np.array(lr_w, dtype=np.float64), np.array(lr_b, dtype=np.float64), has_bias, biases,
+                            tuple(s.w for s in states), tuple(s.w_read for s in states),
+                            tuple(s.cell for s in states), tuple(s.g for s in states),
+                            tuple(s.pw_up for s in states), tuple(s.pw_down for s in states),
+                            tuple(s.pulses for s in states), tuple(s.tiles for s in states),
+                            tuple(s.reference for s in states), tuple(s.read for s in states), fwd_f, fwd_i, bwd_f,
+                            bwd_i, upd_f, upd_i, int(states[0].tile_streams), ctr, counters, last_tile, handle, box))
     finally:
         _CALLBACKS.pop(handle, None)
         for i, layer in enumerate(layers):

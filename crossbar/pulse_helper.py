@@ -1,0 +1,276 @@
+r"""A second thread for the pulses of a compiled training loop: :class:`PulseHelper`.
+
+A tile's pulsed update is split by rows: rows ``0 .. h-1`` are pulsed by the
+calling thread, rows ``h .. R-1`` by a helper thread, at the same time.  The
+two ranges touch disjoint cells, and every random number of a pulse is a pure
+function of ``(seed, stream, step, cell, slot)`` (:mod:`xbarsim.devices.rng`), so
+the result is bit-identical to pulsing all rows on one thread.
+``h`` splits the tile's coincidences (pulses) in half, not its rows.
+
+Why a thread of its own and not numba's ``prange``: a batch-10 tile update is
+0.2-1 ms of work, and waking numba's sleeping workers costs about as much
+(measured: two-thread launches made the in-situ epoch slower).  The helper
+instead waits for work by spinning on a shared counter (with the ``pause``
+instruction) for about a millisecond, then yields the core to the scheduler
+between polls, so a handoff costs well under a microsecond while batches come
+quickly and an idle helper does not hold a core that other work needs.
+
+Protocol (one job at a time): the caller copies the job's inputs into the
+mailbox, writes its parameters, then increments ``POST`` atomically; the helper
+sees ``POST`` move, runs the job, increments ``DONE``.  The atomic
+read-modify-writes are sequentially consistent, so the plain writes before them
+are visible to the other thread after it.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from typing import NamedTuple
+
+import llvmlite.binding as llvm
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
+
+from xbarsim.devices.kernels import specialise
+from xbarsim.devices.models import G_MODEL
+
+from .kernels import _pulse_rows, atomic_fetch_add, coincidence_lists_serial, trailing_zeros64
+
+__all__ = ["Mailbox", "PulseHelper", "empty_mailbox", "helper_sync", "pulse_tile_shared"]
+
+#: a tile with fewer pulses than this in one update is pulsed by the caller alone (the handoff
+#: and the copies into the mailbox cost a few microseconds); stored in the mailbox, so tests can lower it
+SPLIT_MIN_PULSES = 4096
+SPIN_POLLS = 20000  # ~1 ms of pause-spinning before the waiting thread starts yielding its core
+
+# ctl slots; POST and DONE on separate cache lines
+POST, N, COLS, ROWS, STEP0, OFFSET, R0, C0, LO, HI, LAYER, SEED, MIN_PULSES = range(13)
+DONE, STOP, READY = 16, 17, 18
+N_CTL = 24
+MODEL = -1  # device model id, bound to a constant by specialise()
+
+_libc = ctypes.CDLL(None)
+llvm.add_symbol("xbarsim_sched_yield", ctypes.cast(_libc.sched_yield, ctypes.c_void_p).value)
+
+
+@intrinsic
+def cpu_pause(typingctx):
+    """The x86 ``pause`` hint of a spin-wait loop (saves power, frees the core's resources)."""
+    sig = types.void()
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.VoidType(), [])
+        builder.call(builder.module.declare_intrinsic("llvm.x86.sse2.pause", fnty=fnty), [])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def sched_yield(typingctx):
+    """libc ``sched_yield()``: give the core to another runnable thread, if there is one."""
+    sig = types.void()
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.IntType(32), [])
+        fn = builder.module.globals.get("xbarsim_sched_yield")
+        if fn is None:
+            fn = ir.Function(builder.module, fnty, "xbarsim_sched_yield")
+        builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True)
+def _wait_until(ctl, slot, target):
+    """Wait until ``ctl[slot] >= target``; False if ``ctl[STOP]`` is set first."""
+    polls = 0
+    while atomic_fetch_add(ctl, slot, 0) < target:
+        if atomic_fetch_add(ctl, STOP, 0) != 0:
+            return False
+        polls += 1
+        if polls < SPIN_POLLS:
+            cpu_pause()
+        else:
+            sched_yield()
+    return True
+
+
+class Mailbox(NamedTuple):
+    """What a split tile update hands to the helper: control words and copies of the job's inputs.
+
+    Empty arrays (:func:`empty_mailbox`) mean "no helper": every tile is pulsed by the caller.
+    """
+
+    ctl: np.ndarray        # int64 (N_CTL,)
+    x: np.ndarray          # float32, batch x cols of the tile, flat
+    d: np.ndarray          # float32, batch x rows of the tile, flat
+    dbits: np.ndarray      # uint64 (batch, rows)
+    slot_ptr: np.ndarray   # int64 (batch, 65)
+    slot_col: np.ndarray   # int32 (batch, cols * bl)
+
+
+def empty_mailbox() -> Mailbox:
+    return Mailbox(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32),
+                   np.zeros((0, 0), np.uint64), np.zeros((0, 65), np.int64), np.zeros((0, 0), np.int32))
+
+
+@numba.njit(cache=True, inline="always")
+def _half_row(dbits, slot_ptr, rows, n):
+    """First row ``h`` such that rows ``0 .. h-1`` hold at least half of the ``n`` coincidences."""
+    half = (n + 1) // 2
+    acc = 0
+    for i in range(rows):
+        for s in range(dbits.shape[0]):
+            db = dbits[s, i]
+            while db != 0:
+                t = trailing_zeros64(db)
+                db &= db - np.uint64(1)
+                acc += slot_ptr[s, t + 1] - slot_ptr[s, t]
+        if acc >= half:
+            return i + 1
+    return rows
+
+
+@numba.njit(cache=True, inline="always")
+def pulse_tile_shared(layer, w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
+                      update_bl_management, seed, stream_offset, step0, counts, r0, c0, model, box):
+    """One tile's whole update from compiled code: bit streams, then every pulse; returns the pulse count.
+
+    The same physics and random numbers as :func:`xbarsim.crossbar.kernels.plan_pulses`
+    followed by :meth:`~xbarsim.crossbar.kernels.PulseJob.run`, for a caller that is
+    compiled itself (a training loop that never returns to Python between batches).
+    ``model`` is the device model id: pass a compile-time constant so the other
+    models' step code is eliminated.  ``layer`` says which of the helper's arrays
+    ``w``, ``cell``... are; with an empty mailbox ``box`` (or a tile of fewer than
+    ``ctl[MIN_PULSES]`` pulses) the caller pulses every row itself.  Returns the pulse count, possibly while the
+    helper is still pulsing its rows: :func:`helper_sync` waits for them.
+    Bit-identical to the serial update whether or not the tile is split.
+    """
+    batch, cols = x.shape
+    rows = d.shape[1]
+    if batch == 0:
+        return 0
+    dbits, slot_ptr, slot_col, n = coincidence_lists_serial(x, d, lr, dw_min, desired_bl, update_management,
+                                                            update_bl_management, seed, stream_offset, step0)
+    if n == 0:
+        return n
+    ctl = box.ctl
+    split = (ctl.shape[0] > 0 and n >= ctl[MIN_PULSES] and rows > 1 and batch <= box.dbits.shape[0]
+             and cols * batch <= box.x.shape[0] and rows * batch <= box.d.shape[0]
+             and slot_col.shape[1] <= box.slot_col.shape[1])
+    if not split:
+        _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
+                    counts, r0, c0, 0, rows, model)
+        return n
+    h = _half_row(dbits, slot_ptr, rows, n)
+    helper_sync(box)  # the mailbox is free once the previous job is done
+    for s in range(batch):
+        for j in range(cols):
+            box.x[s * cols + j] = x[s, j]
+        for i in range(rows):
+            box.d[s * rows + i] = d[s, i]
+            box.dbits[s, i] = dbits[s, i]
+        for t in range(65):
+            box.slot_ptr[s, t] = slot_ptr[s, t]
+        for q in range(slot_ptr[s, 64]):
+            box.slot_col[s, q] = slot_col[s, q]
+    ctl[N], ctl[COLS], ctl[ROWS], ctl[STEP0], ctl[OFFSET] = batch, cols, rows, step0, stream_offset
+    ctl[R0], ctl[C0], ctl[LO], ctl[HI], ctl[LAYER], ctl[SEED] = r0, c0, h, rows, layer, seed
+    atomic_fetch_add(ctl, POST, 1)
+    _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
+                counts, r0, c0, 0, h, model)
+    return n
+
+
+@numba.njit(cache=True, inline="always")
+def helper_sync(box):
+    """Wait until the helper has finished every job posted to it (no-op without a helper).
+
+    :func:`pulse_tile_shared` returns as soon as the caller's own rows are
+    pulsed; call this before the arrays it updated are read or handed to Python.
+    """
+    ctl = box.ctl
+    if ctl.shape[0] > 0:
+        _wait_until(ctl, DONE, atomic_fetch_add(ctl, POST, 0))
+
+
+def _helper_loop(box, ws, w_reads, cells, gs, pw_ups, pw_downs, pulses):
+    """The helper thread's body: run posted row ranges until ``ctl[STOP]``; returns the jobs run."""
+    model = MODEL if MODEL >= 0 else int(gs[0][G_MODEL])
+    ctl = box.ctl
+    atomic_fetch_add(ctl, READY, 1)
+    done = 0
+    while _wait_until(ctl, POST, done + 1):
+        n, cols, rows, layer = ctl[N], ctl[COLS], ctl[ROWS], ctl[LAYER]
+        x = box.x[:n * cols].reshape((n, cols))
+        d = box.d[:n * rows].reshape((n, rows))
+        _pulse_rows(ws[layer], w_reads[layer], cells[layer], gs[layer], pw_ups[layer], pw_downs[layer], x, d,
+                    box.dbits[:n], box.slot_ptr[:n], box.slot_col[:n], ctl[SEED], ctl[OFFSET], ctl[STEP0],
+                    pulses[layer], ctl[R0], ctl[C0], ctl[LO], ctl[HI], model)
+        done += 1
+        atomic_fetch_add(ctl, DONE, 1)
+    return done
+
+
+class PulseHelper:
+    """The helper thread of one compiled run, as a context manager.
+
+    ``with PulseHelper(states, batch_size) as box:`` starts the thread (if
+    numba may use at least two threads) and yields the :class:`Mailbox` to pass
+    to the compiled loop; leaving the block stops and joins the thread, also
+    when the loop raised.  ``states`` are the arrays'
+    :class:`xbarsim.crossbar.kernels.LoopState`; with fewer than two numba threads
+    or ``enabled=False`` it yields :func:`empty_mailbox` and no thread runs.
+    """
+
+    def __init__(self, states: list, batch_size: int, enabled: bool | None = None,
+                 min_pulses: int | None = None) -> None:
+        self.states = states
+        self.batch_size = int(batch_size)
+        self.enabled = numba.get_num_threads() >= 2 if enabled is None else bool(enabled)
+        self.min_pulses = SPLIT_MIN_PULSES if min_pulses is None else int(min_pulses)
+        self.thread: threading.Thread | None = None
+        self.box = empty_mailbox()
+        self.jobs = 0
+
+    def __enter__(self) -> Mailbox:
+        if not self.enabled:
+            return self.box
+        states = self.states
+        cols = max(int(t[3] - t[2]) for s in states for t in s.tiles)
+        rows = max(int(t[1] - t[0]) for s in states for t in s.tiles)
+        bl = max(int(s.desired_bl) for s in states)
+        b = self.batch_size
+        ctl = np.zeros(N_CTL, np.int64)
+        ctl[MIN_PULSES] = self.min_pulses
+        self.box = Mailbox(ctl, np.zeros(b * cols, np.float32), np.zeros(b * rows, np.float32),
+                           np.zeros((b, rows), np.uint64), np.zeros((b, 65), np.int64),
+                           np.zeros((b, max(1, cols * bl)), np.int32))
+        models = {s.model for s in states}
+        fn = specialise(_helper_loop, False, MODEL=models.pop() if len(models) == 1 else -1)
+        args = (self.box, tuple(s.w for s in states), tuple(s.w_read for s in states), tuple(s.cell for s in states),
+                tuple(s.g for s in states), tuple(s.pw_up for s in states), tuple(s.pw_down for s in states),
+                tuple(s.pulses for s in states))
+
+        def body() -> None:
+            self.jobs = int(fn(*args))
+
+        self.thread = threading.Thread(target=body, name="xbarsim-pulse-helper", daemon=True)
+        self.thread.start()
+        while ctl[READY] == 0 and self.thread.is_alive():  # compiled or loaded from the cache, and spinning
+            time.sleep(1e-4)
+        if ctl[READY] == 0:
+            raise RuntimeError("PulseHelper: the helper thread ended before it started")
+        return self.box
+
+    def __exit__(self, *exc) -> None:
+        if self.thread is not None:
+            self.box.ctl[STOP] = 1
+            self.thread.join()
+            self.thread = None
