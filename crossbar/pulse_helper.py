@@ -32,7 +32,7 @@ import llvmlite.binding as llvm
 import numba
 import numpy as np
 from llvmlite import ir
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from xbarsim.devices.kernels import specialise
@@ -49,8 +49,8 @@ SPIN_POLLS = 20000  # ~1 ms of pause-spinning before the waiting thread starts y
 
 # ctl slots; POST and DONE on separate cache lines
 POST, N, COLS, ROWS, STEP0, OFFSET, R0, C0, LO, HI, LAYER, SEED, MIN_PULSES = range(13)
-DONE, STOP, READY = 16, 17, 18
-N_CTL = 24
+DONE, STOP, READY = 16, 24, 25  # each written by one thread, polled by the other: own cache lines
+N_CTL = 32
 MODEL = -1  # device model id, bound to a constant by specialise()
 
 _libc = ctypes.CDLL(None)
@@ -86,12 +86,32 @@ def sched_yield(typingctx):
     return sig, codegen
 
 
+@intrinsic
+def atomic_load(typingctx, arr, i):
+    """``arr[i]`` read as one atomic (acquire) load (``arr``: 1-D int64).
+
+    Unlike a locked read-modify-write it does not take the cache line from the
+    thread that writes it, so polling costs the writer nothing.
+    """
+    if not isinstance(arr, types.Array) or arr.ndim != 1 or arr.dtype != types.int64:
+        return None
+    sig = types.int64(arr, i)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        return builder.load_atomic(ptr, "acquire", 8)
+
+    return sig, codegen
+
+
 @numba.njit(cache=True, nogil=True)
 def _wait_until(ctl, slot, target):
     """Wait until ``ctl[slot] >= target``; False if ``ctl[STOP]`` is set first."""
     polls = 0
-    while atomic_fetch_add(ctl, slot, 0) < target:
-        if atomic_fetch_add(ctl, STOP, 0) != 0:
+    while atomic_load(ctl, slot) < target:
+        if atomic_load(ctl, STOP) != 0:
             return False
         polls += 1
         if polls < SPIN_POLLS:
@@ -197,7 +217,7 @@ def helper_sync(box):
     """
     ctl = box.ctl
     if ctl.shape[0] > 0:
-        _wait_until(ctl, DONE, atomic_fetch_add(ctl, POST, 0))
+        _wait_until(ctl, DONE, atomic_load(ctl, POST))
 
 
 def _helper_loop(box, ws, w_reads, cells, gs, pw_ups, pw_downs, pulses):
