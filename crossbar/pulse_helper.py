@@ -24,6 +24,7 @@ are visible to the other thread after it.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import time
 from typing import NamedTuple
@@ -238,6 +239,14 @@ def _helper_loop(box, ws, w_reads, cells, gs, pw_ups, pw_downs, pulses):
     return done
 
 
+def _usable_cores() -> int:
+    """Cores this process may run on: a helper spinning on the main thread's only core would stall it."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class PulseHelper:
     """The helper thread of one compiled run, as a context manager.
 
@@ -246,14 +255,15 @@ class PulseHelper:
     to the compiled loop; leaving the block stops and joins the thread, also
     when the loop raised.  ``states`` are the arrays'
     :class:`xbarsim.crossbar.kernels.LoopState`; with fewer than two numba threads
-    or ``enabled=False`` it yields :func:`empty_mailbox` and no thread runs.
+    or usable cores, or ``enabled=False``, it yields :func:`empty_mailbox` and no
+    thread runs.
     """
 
     def __init__(self, states: list, batch_size: int, enabled: bool | None = None,
                  min_pulses: int | None = None) -> None:
         self.states = states
         self.batch_size = int(batch_size)
-        self.enabled = numba.get_num_threads() >= 2 if enabled is None else bool(enabled)
+        self.enabled = numba.get_num_threads() >= 2 and _usable_cores() >= 2 if enabled is None else bool(enabled)
         self.min_pulses = SPLIT_MIN_PULSES if min_pulses is None else int(min_pulses)
         self.thread: threading.Thread | None = None
         self.box = empty_mailbox()

@@ -257,5 +257,13 @@ def test_pulse_helper_is_off_with_one_thread():
             assert box.ctl.size == 0
     finally:
         numba.set_num_threads(old)
+    import xbarsim.crossbar.pulse_helper as ph
+    real = ph._usable_cores
+    ph._usable_cores = lambda: 1  # numba may use two threads, but the process has one core
+    try:
+        with PulseHelper(states, 8) as box:
+            assert box.ctl.size == 0
+    finally:
+        ph._usable_cores = real
     with PulseHelper(states, 8, enabled=True) as box:
         assert box.ctl.size > 0 and box.x.size >= 8 * 12 and box.d.size >= 8 * 8
