@@ -415,8 +415,12 @@ def _prepare_input(x, out, scale, nm_mode, nm_thres, bm_factor, step, bound, noi
                 out[b, j] = 0.0
             continue
         inv = 1.0 / (sc * f)
-        for j in range(n):
-            out[b, j] = _dac(x[b, j], inv, step, inv_step, bound, noise, key, b * n + j)
+        if noise > 0.0:
+            for j in range(n):
+                out[b, j] = _dac(x[b, j], inv, step, inv_step, bound, noise, key, b * n + j)
+        else:  # without the (untaken) noise call in its body the loop vectorises: 0.9 against 2.6 ns per element
+            for j in range(n):
+                out[b, j] = _dac(x[b, j], inv, step, inv_step, bound, 0.0, key, 0)
 
 
 def _finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, stream, step_ctr, test_negative):
@@ -437,17 +441,20 @@ def _finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, strea
         xi = np.zeros(n)
         if noisy:
             normals_into(key, b * n, 0, xi)
-        sat = False
-        for i in range(n):
-            tot = out_noise
-            if has_w_noise:
+        n_sat = 0  # counted, not branched on: 3.4 against 4.4 ns per element, noise included
+        if has_w_noise:
+            for i in range(n):
                 std = w_noise_std[b, i]
                 tot = math.sqrt(out_noise * out_noise + std * std)
-            v, clipped = _adc(np.float64(y[b, i]), tot, xi[i], step, inv_step, bound)
-            if clipped > 0 or (clipped < 0 and test_negative):
-                sat = True
-            y[b, i] = v
-        saturated[b] = sat
+                v, clipped = _adc(np.float64(y[b, i]), tot, xi[i], step, inv_step, bound)
+                n_sat += (clipped > 0) | ((clipped < 0) & test_negative)
+                y[b, i] = v
+        else:
+            for i in range(n):
+                v, clipped = _adc(np.float64(y[b, i]), out_noise, xi[i], step, inv_step, bound)
+                n_sat += (clipped > 0) | ((clipped < 0) & test_negative)
+                y[b, i] = v
+        saturated[b] = n_sat > 0
     return saturated
 
 
@@ -589,8 +596,12 @@ def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound,
                         xq[b, j] = 0.0
                     continue
                 inv = 1.0 / (sc * factor[b])
-                for j in range(n_in):
-                    xq[b, j] = _dac(v[b, i0 + j], inv, inp_step, inv_in, inp_bound, inp_noise, key, b * n_in + j)
+                if inp_noise > 0.0:
+                    for j in range(n_in):
+                        xq[b, j] = _dac(v[b, i0 + j], inv, inp_step, inv_in, inp_bound, inp_noise, key, b * n_in + j)
+                else:  # vectorises (see _prepare_input)
+                    for j in range(n_in):
+                        xq[b, j] = _dac(v[b, i0 + j], inv, inp_step, inv_in, inp_bound, 0.0, key, 0)
             if transposed:
                 _mvm_cols(xq, w, r0, r1, c0, c1, active, y)
             else:
@@ -605,13 +616,14 @@ def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound,
                         y[b, o] = 0.0
                     active[b] = False
                     continue
-                sat = False
                 if out_noise > 0.0:
                     normals_into(key, b * n_out, 0, xi)
+                n_sat = 0
                 for o in range(n_out):
                     a, clipped = _adc(np.float64(y[b, o]), out_noise, xi[o], out_step, inv_out, out_bound)
-                    sat |= clipped != 0
+                    n_sat += clipped != 0
                     y[b, o] = a
+                sat = n_sat > 0
                 if bound_management and sat and factor[b] * 2.0 <= bm_limit:
                     factor[b] *= 2.0
                     grow = True
