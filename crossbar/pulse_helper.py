@@ -11,15 +11,15 @@ Why a thread of its own and not numba's ``prange``: a batch-10 tile update is
 0.2-1 ms of work, and waking numba's sleeping workers costs about as much
 (measured: two-thread launches made the in-situ epoch slower).  The helper
 instead waits for work by spinning on a shared counter (with the ``pause``
-instruction) for about a millisecond, then yields the core to the scheduler
+instruction) for about half a millisecond, then yields the core to the scheduler
 between polls, so a handoff costs well under a microsecond while batches come
 quickly and an idle helper does not hold a core that other work needs.
 
 Protocol (one job at a time): the caller copies the job's inputs into the
-mailbox, writes its parameters, then increments ``POST`` atomically; the helper
-sees ``POST`` move, runs the job, increments ``DONE``.  The atomic
-read-modify-writes are sequentially consistent, so the plain writes before them
-are visible to the other thread after it.
+mailbox, writes its parameters, then increments ``POST``; the helper sees
+``POST`` move, runs the job, increments ``DONE``.  Increments are sequentially
+consistent read-modify-writes and polls are acquire loads, so the plain writes
+made before an increment are visible to the thread that sees it.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ __all__ = ["Mailbox", "PulseHelper", "empty_mailbox", "helper_sync", "pulse_tile
 #: a tile with fewer pulses than this in one update is pulsed by the caller alone (the handoff
 #: and the copies into the mailbox cost a few microseconds); stored in the mailbox, so tests can lower it
 SPLIT_MIN_PULSES = 4096
-SPIN_POLLS = 20000  # ~1 ms of pause-spinning before the waiting thread starts yielding its core
+SPIN_POLLS = 20000  # ~0.5 ms of pause-spinning (measured) before the waiting thread starts yielding its core
 
 # ctl slots; POST and DONE on separate cache lines
 POST, N, COLS, ROWS, STEP0, OFFSET, R0, C0, LO, HI, LAYER, SEED, MIN_PULSES = range(13)
