@@ -41,6 +41,17 @@ def trailing_zeros64(typingctx, x):
     return sig, codegen
 
 
+def _element_pointer(context, builder, signature, args):
+    """LLVM pointer to ``arr[i]`` for an intrinsic whose first two arguments are a 1-D array and an index."""
+    aryty = signature.args[0]
+    ary = context.make_array(aryty)(context, builder, args[0])
+    return cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+
+
+def _is_int64_vector(arr) -> bool:
+    return isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype == types.int64
+
+
 @intrinsic
 def prefetch(typingctx, arr, i):
     """Hint the cache to load element ``arr[i]`` of a 1-D array for writing; no effect on results.
@@ -54,11 +65,8 @@ def prefetch(typingctx, arr, i):
     sig = types.void(arr, i)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
         i8p = ir.IntType(8).as_pointer()
-        ptr = builder.bitcast(ptr, i8p)
+        ptr = builder.bitcast(_element_pointer(context, builder, signature, args), i8p)
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
         fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
@@ -71,16 +79,30 @@ def prefetch(typingctx, arr, i):
 @intrinsic
 def atomic_fetch_add(typingctx, arr, i, v):
     """``arr[i] += v`` as one atomic operation; returns the old value (``arr``: 1-D int64)."""
-    if not isinstance(arr, types.Array) or arr.ndim != 1 or arr.dtype != types.int64:
+    if not _is_int64_vector(arr):
         return None
     sig = types.int64(arr, i, v)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
         val = context.cast(builder, args[2], signature.args[2], types.int64)
-        return builder.atomic_rmw("add", ptr, val, "seq_cst")
+        return builder.atomic_rmw("add", _element_pointer(context, builder, signature, args), val, "seq_cst")
+
+    return sig, codegen
+
+
+@intrinsic
+def atomic_load(typingctx, arr, i):
+    """``arr[i]`` read as one atomic (acquire) load (``arr``: 1-D int64).
+
+    Unlike a locked read-modify-write it does not take the cache line from the
+    thread that writes it, so polling costs the writer nothing.
+    """
+    if not _is_int64_vector(arr):
+        return None
+    sig = types.int64(arr, i)
+
+    def codegen(context, builder, signature, args):
+        return builder.load_atomic(_element_pointer(context, builder, signature, args), "acquire", 8)
 
     return sig, codegen
 
@@ -375,6 +397,21 @@ def _dac(v, inv_scale, step, inv_step, bound, noise, key, idx):
 
 
 @numba.njit(cache=True, inline="always")
+def _dac_row(src, b, i0, n, dst, inv_scale, step, inv_step, bound, noise, key):
+    """``dst[b, j] = _dac(src[b, i0 + j], ..., key, b n + j)`` for ``j < n``.
+
+    Without noise the loop body holds no (untaken) ``normal()`` call, so it
+    vectorises: 0.9 against 2.6 ns per element, measured serially on 256 x 512.
+    """
+    if noise > 0.0:
+        for j in range(n):
+            dst[b, j] = _dac(src[b, i0 + j], inv_scale, step, inv_step, bound, noise, key, b * n + j)
+    else:
+        for j in range(n):
+            dst[b, j] = _dac(src[b, i0 + j], inv_scale, step, inv_step, bound, 0.0, key, 0)
+
+
+@numba.njit(cache=True, inline="always")
 def _adc(v, noise, xi, step, inv_step, bound):
     """One ADC conversion of ``v + noise xi`` (``xi = normal(key, idx, 0)``); returns ``(value, clipped)``.
 
@@ -414,13 +451,7 @@ def _prepare_input(x, out, scale, nm_mode, nm_thres, bm_factor, step, bound, noi
             for j in range(n):
                 out[b, j] = 0.0
             continue
-        inv = 1.0 / (sc * f)
-        if noise > 0.0:
-            for j in range(n):
-                out[b, j] = _dac(x[b, j], inv, step, inv_step, bound, noise, key, b * n + j)
-        else:  # without the (untaken) noise call in its body the loop vectorises: 0.9 against 2.6 ns per element
-            for j in range(n):
-                out[b, j] = _dac(x[b, j], inv, step, inv_step, bound, 0.0, key, 0)
+        _dac_row(x, b, 0, n, out, 1.0 / (sc * f), step, inv_step, bound, noise, key)
 
 
 def _finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, stream, step_ctr, test_negative):
@@ -441,19 +472,15 @@ def _finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, strea
         xi = np.zeros(n)
         if noisy:
             normals_into(key, b * n, 0, xi)
-        n_sat = 0  # counted, not branched on: 3.4 against 4.4 ns per element, noise included
-        if has_w_noise:
-            for i in range(n):
+        n_sat = 0  # counted, not branched on: 3.2 against 4.4 ns per element, noise included
+        for i in range(n):
+            tot = out_noise
+            if has_w_noise:
                 std = w_noise_std[b, i]
                 tot = math.sqrt(out_noise * out_noise + std * std)
-                v, clipped = _adc(np.float64(y[b, i]), tot, xi[i], step, inv_step, bound)
-                n_sat += (clipped > 0) | ((clipped < 0) & test_negative)
-                y[b, i] = v
-        else:
-            for i in range(n):
-                v, clipped = _adc(np.float64(y[b, i]), out_noise, xi[i], step, inv_step, bound)
-                n_sat += (clipped > 0) | ((clipped < 0) & test_negative)
-                y[b, i] = v
+            v, clipped = _adc(np.float64(y[b, i]), tot, xi[i], step, inv_step, bound)
+            n_sat += (clipped > 0) | ((clipped < 0) & test_negative)
+            y[b, i] = v
         saturated[b] = n_sat > 0
     return saturated
 
@@ -595,13 +622,7 @@ def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound,
                     for j in range(n_in):
                         xq[b, j] = 0.0
                     continue
-                inv = 1.0 / (sc * factor[b])
-                if inp_noise > 0.0:
-                    for j in range(n_in):
-                        xq[b, j] = _dac(v[b, i0 + j], inv, inp_step, inv_in, inp_bound, inp_noise, key, b * n_in + j)
-                else:  # vectorises (see _prepare_input)
-                    for j in range(n_in):
-                        xq[b, j] = _dac(v[b, i0 + j], inv, inp_step, inv_in, inp_bound, 0.0, key, 0)
+                _dac_row(v, b, i0, n_in, xq, 1.0 / (sc * factor[b]), inp_step, inv_in, inp_bound, inp_noise, key)
             if transposed:
                 _mvm_cols(xq, w, r0, r1, c0, c1, active, y)
             else:

@@ -33,13 +33,13 @@ import llvmlite.binding as llvm
 import numba
 import numpy as np
 from llvmlite import ir
-from numba.core import cgutils, types
+from numba.core import types
 from numba.extending import intrinsic
 
 from xbarsim.devices.kernels import specialise
 from xbarsim.devices.models import G_MODEL
 
-from .kernels import _pulse_rows, atomic_fetch_add, coincidence_lists_serial, trailing_zeros64
+from .kernels import _pulse_rows, atomic_fetch_add, atomic_load, coincidence_lists_serial, trailing_zeros64
 
 __all__ = ["Mailbox", "PulseHelper", "empty_mailbox", "helper_sync", "pulse_tile_shared"]
 
@@ -83,26 +83,6 @@ def sched_yield(typingctx):
             fn = ir.Function(builder.module, fnty, "xbarsim_sched_yield")
         builder.call(fn, [])
         return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def atomic_load(typingctx, arr, i):
-    """``arr[i]`` read as one atomic (acquire) load (``arr``: 1-D int64).
-
-    Unlike a locked read-modify-write it does not take the cache line from the
-    thread that writes it, so polling costs the writer nothing.
-    """
-    if not isinstance(arr, types.Array) or arr.ndim != 1 or arr.dtype != types.int64:
-        return None
-    sig = types.int64(arr, i)
-
-    def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
-        return builder.load_atomic(ptr, "acquire", 8)
 
     return sig, codegen
 
@@ -169,9 +149,9 @@ def pulse_tile_shared(layer, w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_mi
     ``model`` is the device model id: pass a compile-time constant so the other
     models' step code is eliminated.  ``layer`` says which of the helper's arrays
     ``w``, ``cell``... are; with an empty mailbox ``box`` (or a tile of fewer than
-    ``ctl[MIN_PULSES]`` pulses) the caller pulses every row itself.  Returns the pulse count, possibly while the
-    helper is still pulsing its rows: :func:`helper_sync` waits for them.
-    Bit-identical to the serial update whether or not the tile is split.
+    ``ctl[MIN_PULSES]`` pulses) the caller pulses every row itself.  It may return
+    while the helper is still pulsing its rows: :func:`helper_sync` waits for
+    them.  Bit-identical to the serial update whether or not the tile is split.
     """
     batch, cols = x.shape
     rows = d.shape[1]
