@@ -174,9 +174,10 @@ def normal_first(word):
 def normals_into(key, index0, k, out):
     """``out[i] = normal(key, index0 + i, k)`` for every ``i``, bit for bit, in two passes.
 
-    The first pass (:func:`normal_first`) vectorises: about 1 ns per deviate
-    where one scalar :func:`normal` call costs about 5 ns; the second finishes
-    the ~1 % of draws outside the ziggurat's layers.
+    The first pass (:func:`normal_first`) vectorises (about 1.7 ns per deviate);
+    the second finishes the ~1 % of draws outside the ziggurat's layers, which
+    cost about as much again on average.  Measured: 3.5 ns per deviate in all,
+    against 5.3 ns for one scalar :func:`normal` call per deviate.
     """
     sub = np.uint64(k) * np.uint64(64)
     base = np.uint64(index0)

@@ -7,6 +7,7 @@ from torch import nn
 from xbarsim.mapping import AnalogConfig, convert_to_analog
 from xbarsim.devices import SoftBounds
 from xbarsim.training import AnalogSGD, MLPStep
+import xbarsim.training.mlp_loop as ml
 
 
 def _model(act, seed=0):
@@ -69,7 +70,16 @@ def test_train_batches_pipelined_is_bit_identical_to_steps(monkeypatch):
     assert _state(model) == _state(ref)
 
 
-def test_train_batches_finishes_the_updates_when_interrupted():
+@pytest.mark.parametrize("helper", [False, True])
+def test_train_batches_finishes_the_updates_when_interrupted(helper, monkeypatch):
+    """With the pulse helper, the interrupted run also stops and joins the helper thread."""
+    import threading
+    if helper:
+        made = _spy_helpers(monkeypatch)
+        real = ml.run_mlp_batches
+        monkeypatch.setattr("xbarsim.training.fused_step.run_mlp_batches",
+                            lambda *a, **k: real(*a, **k, helper=True))
+    threads_before = threading.active_count()
     rng = np.random.default_rng(2)
     x = torch.from_numpy(rng.uniform(0, 1, (40, 20)).astype(np.float32))
     y = torch.from_numpy(rng.integers(0, 5, 40))
@@ -85,6 +95,9 @@ def test_train_batches_finishes_the_updates_when_interrupted():
     with pytest.raises(KeyboardInterrupt):
         step.train_batches(x, y, 8, on_batch=stop)
     assert step._pending is None
+    assert threading.active_count() == threads_before
+    if helper:
+        assert len(made) == 1 and made[0].jobs > 0 and made[0].thread is None
     ref, ref_opt = _model(nn.Tanh)
     ref_step = MLPStep.build(ref, nn.NLLLoss(), ref_opt)
     for k in range(0, 24, 8):
@@ -178,7 +191,6 @@ def test_compiled_run_declines_large_batches(monkeypatch):
 def _spy_helpers(monkeypatch, min_pulses=1):
     """Record the PulseHelper of each compiled run, splitting tiles of at least ``min_pulses`` pulses."""
     import xbarsim.crossbar.pulse_helper as ph
-    import xbarsim.training.mlp_loop as ml
     monkeypatch.setattr(ph, "SPLIT_MIN_PULSES", min_pulses)
     made = []
 
@@ -212,37 +224,6 @@ def test_compiled_run_with_pulse_helper_is_bit_identical(act, monkeypatch):
     assert serial.jobs == 0 and serial.thread is None
     assert shared.jobs > 10  # most tile updates went half to the helper
     assert shared.thread is None  # stopped and joined
-
-
-def test_pulse_helper_stops_when_the_run_is_interrupted(monkeypatch):
-    made = _spy_helpers(monkeypatch)
-    rng = np.random.default_rng(8)
-    x = torch.from_numpy(rng.uniform(0, 1, (40, 20)).astype(np.float32))
-    y = torch.from_numpy(rng.integers(0, 5, 40))
-    model, opt = _model(nn.Tanh)
-    step = MLPStep.build(model, nn.NLLLoss(), opt)
-    calls = []
-
-    def stop():
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-
-    import threading
-    before = threading.active_count()
-    import xbarsim.training.mlp_loop as ml
-    real = ml.run_mlp_batches
-    monkeypatch.setattr("xbarsim.training.fused_step.run_mlp_batches",
-                        lambda *a, **k: real(*a, **k, helper=True))
-    with pytest.raises(KeyboardInterrupt):
-        step.train_batches(x, y, 8, on_batch=stop)
-    assert len(made) == 1 and made[0].jobs > 0 and made[0].thread is None
-    assert threading.active_count() == before
-    ref, ref_opt = _model(nn.Tanh)
-    ref_step = MLPStep.build(ref, nn.NLLLoss(), ref_opt)
-    for k in range(0, 16, 8):
-        ref_step.step(x[k:k + 8], y[k:k + 8])
-    assert _state(model) == _state(ref)
 
 
 def test_pulse_helper_is_off_with_one_thread():

@@ -14,8 +14,9 @@ the updates through its pulse kernels (:func:`xbarsim.crossbar.pulse_helper.puls
 all inside one numba function that loops over the batches, so no Python runs
 for the analog work.  With two numba threads, a tile update of many pulses is
 split by rows with a spinning helper thread
-(:class:`xbarsim.crossbar.pulse_helper.PulseHelper`), bit-identically.  The digital operations (activations, log-softmax, NLL
-loss and gradients, bias steps) are torch's own CPU kernels, called from the
+(:class:`xbarsim.crossbar.pulse_helper.PulseHelper`), bit-identically.  The
+digital operations (activations, log-softmax, NLL loss and gradients, bias
+steps) are torch's own CPU kernels, called from the
 compiled loop (``numba.objmode``, a few microseconds each): the results are
 therefore bit-identical to :class:`MLPStep` and to ``loss.backward()`` with
 :class:`xbarsim.training.AnalogSGD`, which call the same kernels (tested).
