@@ -63,6 +63,30 @@ def test_training_moves_only_the_units():
     assert float(model[4].unit.U.detach().abs().sum()) > 0
 
 
+def test_the_cosine_schedule_decays_the_learning_rate_to_zero_over_the_run(monkeypatch):
+    import math
+    torch.manual_seed(0)
+    x, y = torch.rand(64, 1, 8, 8), torch.randint(0, 3, (64,))
+    seen = []
+    step = torch.optim.Adam.step
+
+    def recording(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording)
+    nid = Nonideality(lognormal=LognormalVariation(0.5))
+    model = add_compensation(_net(), ["4"], CompensationConfig(rank=2))
+    train_compensation(model, nid, (x, y), CompensationTraining(steps=8, batch_size=16, lr=0.02,
+                                                                schedule="cosine"), seed=0)
+    assert seen == pytest.approx([0.01 * (1 + math.cos(math.pi * t / 8)) for t in range(8)])
+    seen.clear()
+    train_compensation(model, nid, (x, y), CompensationTraining(steps=3, batch_size=16, lr=0.02), seed=0)
+    assert seen == [0.02] * 3
+    with pytest.raises(ValueError, match="schedule"):
+        CompensationTraining(schedule="linear")
+
+
 def test_the_rank_is_capped_at_the_layer_size():
     model = _net()
     profiles = profile_layers(model, (1, 8, 8))

@@ -1,6 +1,8 @@
 """RL placement: reproducible with a seed, finds the best placement of a known reward, respects the budget."""
 import itertools
 
+import pytest
+
 from xbarsim.mapping.compensation import LayerProfile
 from xbarsim.training.placement_rl import PlacementSearch, greedy_placement, search_placement
 
@@ -79,3 +81,38 @@ def test_rescoring_keeps_no_unit_when_every_rescored_placement_loses_to_the_base
     # long-trained units that hurt (as at small sigma): the empty placement must win
     res = search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg, rescore=lambda a: 0.5 - 0.01 * sum(a))
     assert res.placement == (False,) * 5 and res.accuracy == 0.5
+
+
+def test_two_rungs_rank_the_final_rung_by_the_middle_rungs_scores():
+    prof, costs, sens = _profiles(), [40, 50, 60, 70, 80], [0.01, 0.3, 0.02, 0.2, 0.0]
+    cfg = PlacementSearch(episodes=25, budget_pct=5.0, penalty=0.5, seed=3, rescore_top=2, halving_top=4)
+
+    def reward(acc, a):
+        return acc - 0.5 * sum(c for c, on in zip(costs, a) if on) / 5000
+
+    def mid(a):  # a middle fidelity that already sees layer 3 matter more, layer 0 not at all
+        return 0.5 + 0.1 * a[1] + 0.2 * a[3]
+
+    def final(a):  # and the final one, where layer 1 alone wins
+        return 0.5 + 0.3 * a[1] + 0.01 * a[3] - 0.05 * a[2]
+
+    calls = []
+    res = search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg,
+                           rescore=(lambda a: calls.append(("mid", a)) or mid(a),
+                                    lambda a: calls.append(("final", a)) or final(a)))
+    none = (False,) * 5
+    top = sorted(res.evaluated, key=lambda a: (-reward(res.evaluated[a], a), sum(a), a))[:4]
+    first = top + ([none] if none not in top else [])
+    second = sorted(first, key=lambda a: (-reward(mid(a), a), sum(a), a))[:2]
+    second += [none] if none not in second else []
+    by_search = sorted(first, key=lambda a: (-reward(res.evaluated.get(a, 0.5), a), sum(a), a))[:2]
+    assert set(by_search) != set(second)  # so the final rung's members tell which scores ranked them
+    assert calls == [("mid", a) for a in first] + [("final", a) for a in second]
+    assert res.halved == {a: mid(a) for a in first} and res.rescored == {a: final(a) for a in second}
+    assert res.placement == max(second, key=lambda a: (reward(final(a), a), -sum(a)))
+    assert res.accuracy == final(res.placement)
+    # one rung, the same search: the final rung then ranks by the search's scores
+    one = search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg.replace(halving_top=0), rescore=final)
+    assert one.halved == {} and one.episode_rewards == res.episode_rewards
+    with pytest.raises(ValueError, match="pair"):
+        search_placement(prof, costs, sens, 5000, _toy_accuracy, cfg, rescore=final)

@@ -29,14 +29,21 @@ def test_smoke_preset_writes_summary_with_claims_tables_and_figures(tmp_path: Pa
     res = read_results(out)
     m = res["sigma"]["lenet5"][1.0]
     assert len(m["plain_accs"]) == 2 and np.isclose(m["plain_mean"], np.mean(m["plain_accs"]))
-    # rescoring (smoke: penalty 0.5, the 2 best search rewards, ties to fewer units) plus the empty placement,
-    # and the RL pick is one of them
-    rescored = [tuple(r) for r in np.asarray(m["rl_rescored_placements"])]
+    # successive halving (smoke: penalty 0.5; the 3 best search rewards, ties to fewer units, plus the empty
+    # placement; then the 2 best of those by their middle-rung rewards, plus the empty one), and the RL pick is
+    # one of the last rung's
     none = (0,) * len(m["sensitivity"])
     units, params = np.asarray(m["unit_params"]), int(np.sum(m["layer_params"]))  # all parameters sit in layers
+
+    def top(scores, k):
+        best = sorted(scores, key=lambda a: (-(scores[a] - 0.5 * int(np.dot(a, units)) / params), sum(a), a))[:k]
+        return best + ([none] if none not in best else [])
+
     evaluated = dict(zip(map(tuple, np.asarray(m["rl_evaluated_placements"])), m["rl_evaluated_accuracies"]))
-    top = sorted(evaluated, key=lambda a: (-(evaluated[a] - 0.5 * int(np.dot(a, units)) / params), sum(a), a))[:2]
-    assert rescored == top + ([none] if none not in top else [])
+    halved = dict(zip(map(tuple, np.asarray(m["rl_halved_placements"])), m["rl_halved_accuracies"]))
+    rescored = [tuple(r) for r in np.asarray(m["rl_rescored_placements"])]
+    assert list(halved) == top(evaluated, 3)
+    assert rescored == top(halved, 2)
     assert tuple(np.asarray(m["rl_placement"])) in rescored
 
 

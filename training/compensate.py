@@ -10,6 +10,11 @@ mini-batch and takes an Adam step on the compensation units' parameters only:
     \qquad z = f_{W_{chip}, U, V}(x)
 
 Everything else in the model (the analog weights, digital biases) is frozen.
+The learning rate is constant, or (``schedule="cosine"``) decays over the run as
+:math:`\eta_t = \tfrac{\eta_0}{2}(1 + \cos(\pi t / T))` for ``T = steps``
+(Loshchilov & Hutter, ICLR 2017): a short run then ends at a small step size
+instead of wherever the last large step left it, so a short run's units rank
+placements more like long runs' do (budget-aware schedules, Li et al., ICLR 2020).
 
 The loss is the cross-entropy of *normalised* logits (each sample's logits divided
 by their RMS over classes, times a fixed temperature :math:`\tau`: the mean logit
@@ -22,6 +27,7 @@ to the logit scale, so the units can only gain by making the right class win.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -29,28 +35,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xbarsim.devices.validation import Serialisable, require_number
+from xbarsim.devices.validation import Serialisable, require_choice, require_number
 from xbarsim.mapping.compensation import compensation_parameters
 from xbarsim.mapping.nonideal import Nonideality, chip_seed, perturbed_forward, sample_weights
 
-__all__ = ["CompensationTraining", "train_compensation"]
+__all__ = ["CompensationTraining", "train_compensation", "SCHEDULES"]
+
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
 class CompensationTraining(Serialisable):
     """``steps`` Adam steps of ``batch_size`` examples at learning rate ``lr``; ``chip_pool``: 0 draws a
-    fresh chip every step, ``k > 0`` cycles through ``k`` chips drawn once (for costly device programming)."""
+    fresh chip every step, ``k > 0`` cycles through ``k`` chips drawn once (for costly device programming);
+    ``schedule``: ``constant`` or ``cosine`` (decayed to 0 over ``steps``)."""
 
     steps: int = 300
     batch_size: int = 128
     lr: float = 0.01
     chip_pool: int = 0
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         require_number("CompensationTraining", "steps", self.steps, 0, None, integer=True)
         require_number("CompensationTraining", "batch_size", self.batch_size, 1, None, integer=True)
         require_number("CompensationTraining", "lr", self.lr, 0.0, None, lo_open=True)
         require_number("CompensationTraining", "chip_pool", self.chip_pool, 0, None, integer=True)
+        require_choice("CompensationTraining", "schedule", self.schedule, SCHEDULES)
 
 
 def _rms(z: torch.Tensor) -> torch.Tensor:
@@ -83,6 +94,9 @@ def train_compensation(model: nn.Module, nonideality: Nonideality, data: Tuple[t
     losses = []
     try:
         for step in range(config.steps):
+            if config.schedule == "cosine":
+                for group in opt.param_groups:
+                    group["lr"] = config.lr / 2 * (1.0 + math.cos(math.pi * step / config.steps))
             chip = pool[step % len(pool)] if pool else sample_weights(model, nonideality, chip_seed(seed + 1, step))
             idx = torch.randint(0, len(labels), (config.batch_size,), generator=gen)
             out = perturbed_forward(model, images[idx], chip, nonideality, noise)

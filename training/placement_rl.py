@@ -28,11 +28,15 @@ scores come from cheap, short-trained units, and nearby placements then lie with
 their noise.  The ``k`` placements of highest search reward, and the empty one (no
 units, so nothing to train), are scored again by ``rescore(a)`` (the caller's
 higher-fidelity accuracy: units trained as long as the final ones), and the best
-*rescored* reward wins -- one rung of successive halving
-(Jamieson & Talwalkar, AISTATS 2016; Li et al., "Hyperband", JMLR 2018), with the
-policy as the proposal distribution.  All randomness comes from ``seed``, so a
-search is reproducible.  The paper's agent (state, reward, algorithm) is not
-published in detail: this one is reconstructed.
+*rescored* reward wins -- successive halving (Jamieson & Talwalkar, AISTATS 2016;
+Li et al., "Hyperband", JMLR 2018), with the policy as the proposal distribution.
+With ``halving_top = h > 0`` and ``rescore`` a pair ``(mid, final)`` there are two
+rungs: the ``h`` best search placements (and the empty one) are scored by
+``mid(a)`` (say, units trained a third as long as the final ones), and the ``k``
+best of those by ``final(a)``; each rung ranks by the previous rung's reward.
+All randomness comes from ``seed``, so a search is reproducible.  The paper's
+agent (state, reward, algorithm) is not published in detail: this one is
+reconstructed.
 
 Baselines for the same budget: :func:`greedy_placement` (the most sensitive layers
 first while within the budget) and compensating every layer.
@@ -61,7 +65,8 @@ class PlacementSearch(Serialisable):
     """``episodes`` REINFORCE episodes; ``lr`` (Adam); ``hidden`` units of the policy; ``penalty`` ``lambda``
     (reward per unit of parameter-overhead fraction); ``budget_pct`` the parameter budget in %;
     ``baseline_decay`` of the moving-average baseline; ``entropy`` bonus weight; ``seed``; ``rescore_top``
-    the number of best placements scored again by the caller's ``rescore`` (0: none)."""
+    the number of best placements scored again by the caller's final ``rescore`` (0: none);
+    ``halving_top`` the size of a middle rung before it (0: none; see the module docstring)."""
 
     episodes: int = 30
     lr: float = 0.05
@@ -72,6 +77,7 @@ class PlacementSearch(Serialisable):
     entropy: float = 0.01
     seed: int = 0
     rescore_top: int = 0
+    halving_top: int = 0
 
     def __post_init__(self) -> None:
         n = "PlacementSearch"
@@ -84,12 +90,14 @@ class PlacementSearch(Serialisable):
         require_number(n, "entropy", self.entropy, 0.0, None)
         require_number(n, "seed", self.seed, 0, 2**62, integer=True)
         require_number(n, "rescore_top", self.rescore_top, 0, None, integer=True)
+        require_number(n, "halving_top", self.halving_top, 0, None, integer=True)
 
 
 @dataclass
 class PlacementResult:
     """Best placement, its accuracy and reward, every distinct placement evaluated, per-episode rewards,
-    and the rescored accuracies (empty without rescoring; then ``accuracy`` is the search's score)."""
+    the final rung's rescored accuracies (empty without rescoring; then ``accuracy`` is the search's score)
+    and the middle rung's (``halved``; empty without one)."""
 
     placement: Placement
     accuracy: float
@@ -98,6 +106,7 @@ class PlacementResult:
     episode_rewards: List[float] = field(default_factory=list)
     final_probabilities: List[float] = field(default_factory=list)
     rescored: Dict[Placement, float] = field(default_factory=dict)
+    halved: Dict[Placement, float] = field(default_factory=dict)
 
 
 def layer_states(profiles: Sequence[LayerProfile], unit_params: Sequence[int], sensitivity: Sequence[float],
@@ -127,10 +136,13 @@ class _Policy(nn.Module):
 def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int], sensitivity: Sequence[float],
                      model_params: int, evaluate: Callable[[Placement], float],
                      config: PlacementSearch = PlacementSearch(),
-                     rescore: Callable[[Placement], float] | None = None) -> PlacementResult:
+                     rescore: Callable[[Placement], float] | Tuple[Callable[[Placement], float], Callable[
+                         [Placement], float]] | None = None) -> PlacementResult:
     """REINFORCE search of the module docstring; ``evaluate(placement) -> accuracy`` is called once per
     distinct placement (memoised here), ``rescore(placement) -> accuracy`` once for each of the
-    ``config.rescore_top`` best (ties: fewer units first) and then the empty placement if not among them."""
+    ``config.rescore_top`` best (ties: fewer units first) and then the empty placement if not among them.
+    With ``config.halving_top > 0``, ``rescore`` is ``(mid, final)`` and ``mid`` first scores the
+    ``halving_top`` best search placements (and the empty one) the same way."""
     n = len(profiles)
     if not (len(unit_params) == len(sensitivity) == n):
         raise ValueError("search_placement: profiles, unit_params and sensitivity must have one entry per layer")
@@ -185,13 +197,29 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
             opt.step()
     best = max(memo, key=lambda a: (score(a)[1], -sum(a)))
     rescored: Dict[Placement, float] = {}
+    halved: Dict[Placement, float] = {}
     if rescore is not None and config.rescore_top > 0:
-        ranked = sorted(memo, key=lambda a: (-score(a)[1], sum(a), a))[:config.rescore_top]
+        if config.halving_top > 0:
+            if not (isinstance(rescore, tuple) and len(rescore) == 2):
+                raise ValueError("search_placement: with halving_top > 0, rescore must be a pair (mid, final)")
+            mid, last = rescore
+        elif callable(rescore):
+            mid, last = None, rescore
+        else:
+            raise ValueError("search_placement: rescore must be callable (or a pair (mid, final) with halving_top)")
         empty = (False,) * n
-        if empty not in ranked:  # the base network, always feasible, needs no units to score
-            ranked.append(empty)
-        rescored = {a: float(rescore(a)) for a in ranked}
-        best = max(ranked, key=lambda a: (rescored[a] - config.penalty * overhead(a), -sum(a)))
+
+        def rung(scores: Dict[Placement, float], k: int, fn: Callable[[Placement], float]) -> Dict[Placement, float]:
+            ranked = sorted(scores, key=lambda a: (-(scores[a] - config.penalty * overhead(a)), sum(a), a))[:k]
+            if empty not in ranked:  # the base network, always feasible, needs no units to score
+                ranked.append(empty)
+            return {a: float(fn(a)) for a in ranked}
+
+        scores = dict(memo)
+        if mid is not None:
+            halved = scores = rung(scores, config.halving_top, mid)
+        rescored = rung(scores, config.rescore_top, last)
+        best = max(rescored, key=lambda a: (rescored[a] - config.penalty * overhead(a), -sum(a)))
     with torch.no_grad():
         probs, used, prev = [], 0.0, 0.0
         for t in range(n):
@@ -201,7 +229,8 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
             used += unit_params[t] if best[t] else 0.0
             prev = 1.0 if best[t] else 0.0
     acc = rescored[best] if best in rescored else memo[best]
-    return PlacementResult(best, acc, acc - config.penalty * overhead(best), dict(memo), rewards, probs, rescored)
+    return PlacementResult(best, acc, acc - config.penalty * overhead(best), dict(memo), rewards, probs, rescored,
+                           halved)
 
 
 def greedy_placement(unit_params: Sequence[int], sensitivity: Sequence[float], model_params: int,

@@ -286,7 +286,8 @@ PRESETS: dict[str, dict] = {
     "smoke": dict(models=["lenet5"], sigmas=[1.0], vgg_sigmas=[1.0], device_models=["lenet5"],
                   devices=["low_variation"], epochs=1, train_subset=1500, vgg_epochs=1, vgg_train_subset=1500,
                   val_subset=200, test_subset=200, vgg_test_subset=200, device_test_subset=20, n_mc=2,
-                  n_mc_search=2, episodes=3, search_steps=5, rescore_top=2, final_steps=5, beta=0.01, reg_kind="spectral",
+                  n_mc_search=2, episodes=3, search_steps=5, halving_top=3, halving_steps=5, rescore_top=2,
+                  final_steps=5, unit_schedule="cosine", beta=0.01, reg_kind="spectral",
                   rank=16, source="input", budget_pct=5.0, penalty=0.5, chip_pool=1, skip_below_drop=0.0,
                   weight_fraction=0.5, train_sigma=0.5, vgg_train_sigma=0.5, lr_schedule="cosine",
                   sensitivity="recovery", seed=1, data_dir=None),
@@ -294,7 +295,8 @@ PRESETS: dict[str, dict] = {
                   vgg_sigmas=[0.2, 0.5, 0.65, 0.8], device_models=["lenet5"], devices=list(DEVICE_SETTINGS),
                   epochs=20, train_subset=0, vgg_epochs=20, vgg_train_subset=0, val_subset=2000,
                   test_subset=2000, vgg_test_subset=2000, device_test_subset=200, n_mc=20, n_mc_search=6,
-                  episodes=20, search_steps=200, rescore_top=3, final_steps=3000, beta=0.01, reg_kind="spectral", rank=8,
+                  episodes=20, search_steps=200, halving_top=5, halving_steps=1000, rescore_top=2,
+                  final_steps=3000, unit_schedule="cosine", beta=0.01, reg_kind="spectral", rank=8,
                   source="input", budget_pct=5.0, penalty=0.02, chip_pool=6, skip_below_drop=0.005,
                   weight_fraction=0.5, train_sigma=0.7, vgg_train_sigma=0.65, lr_schedule="cosine",
                   sensitivity="recovery", seed=1, data_dir=None),
@@ -480,7 +482,8 @@ def run_point(params: dict, seed: int) -> dict:
     def compensated(placement, config, steps, train_seed):
         model = add_compensation(copy.deepcopy(reg), [n for n, on in zip(names, placement) if on], config, seed)
         train_compensation(model, nid, d["train"], CompensationTraining(
-            steps=steps, batch_size=128, lr=0.01, chip_pool=params["chip_pool"] if device else 0), train_seed)
+            steps=steps, batch_size=128, lr=0.01, chip_pool=params["chip_pool"] if device else 0,
+            schedule=params["unit_schedule"]), train_seed)
         return model
 
     final_units: dict = {}  # (placement, rank) -> units trained as the final ones; rescoring and testing share them
@@ -495,6 +498,12 @@ def run_point(params: dict, seed: int) -> dict:
         if not any(placement):
             return out[f"val_{base}"]  # the base network on the same validation chips, scored above
         model = compensated(placement, cfg, params["search_steps"], seed + 5)
+        return evaluate_mc(model, val, nid, n_search, seed + 23, through_crossbar=False).mean
+
+    def halving_accuracy(placement):
+        if not any(placement):
+            return out[f"val_{base}"]
+        model = compensated(placement, cfg, params["halving_steps"], seed + 5)
         return evaluate_mc(model, val, nid, n_search, seed + 23, through_crossbar=False).mean
 
     def rescore_accuracy(placement):
@@ -513,9 +522,10 @@ def run_point(params: dict, seed: int) -> dict:
     else:
         search = PlacementSearch(episodes=params["episodes"], penalty=params["penalty"],
                                  budget_pct=params["budget_pct"], seed=seed, lr=0.03, entropy=0.02,
-                                 rescore_top=params["rescore_top"])
+                                 rescore_top=params["rescore_top"], halving_top=params["halving_top"])
         res = search_placement(profiles, costs, [sens[n] for n in names], model_params, search_accuracy, search,
-                               rescore=rescore_accuracy)
+                               rescore=(halving_accuracy, rescore_accuracy) if params["halving_top"] else
+                               rescore_accuracy)
         res_placement = res.placement
         out["rl_search_reward"] = res.reward
         out["rl_search_accuracy"] = res.accuracy
@@ -525,6 +535,8 @@ def run_point(params: dict, seed: int) -> dict:
         out["rl_evaluated_accuracies"] = np.array(list(res.evaluated.values()))
         out["rl_rescored_placements"] = np.array(list(res.rescored), dtype=np.int64).reshape(-1, len(names))
         out["rl_rescored_accuracies"] = np.array(list(res.rescored.values()))
+        out["rl_halved_placements"] = np.array(list(res.halved), dtype=np.int64).reshape(-1, len(names))
+        out["rl_halved_accuracies"] = np.array(list(res.halved.values()))
     placements = {
         "rl": (res_placement, cfg),
         "greedy": (none if skip else greedy_placement(costs, [sens[n] for n in names], model_params,
@@ -573,6 +585,11 @@ TASK = Task("correctnet", run_point, ParamSchema({
     "search_steps": Param(int, 0, None, default=120),
     "rescore_top": Param(int, 0, None, default=0,
                          doc="best search placements scored again with final-length units (0: none)"),
+    "halving_top": Param(int, 0, None, default=0,
+                         doc="middle rung: best search placements scored with halving_steps units (0: none)"),
+    "halving_steps": Param(int, 0, None, default=1000, doc="unit training steps of the middle rung"),
+    "unit_schedule": Param(str, choices=("constant", "cosine"), default="constant",
+                           doc="learning rate of every compensation unit's training: constant or cosine-decayed"),
     "final_steps": Param(int, 0, None, default=300),
     "beta": Param(float, 0.0, None, default=0.01, doc="Lipschitz regularizer strength"),
     "train_sigma": Param(float, 0.0, 5.0, default=0.0,
@@ -611,7 +628,7 @@ def build_spec(options: dict, output: Path) -> dict:
     cols = list(zip(*points))
     base = {k: o[k] for k in ("epochs", "train_subset", "val_subset", "test_subset", "vgg_test_subset",
                               "device_test_subset", "n_mc", "n_mc_search", "episodes", "search_steps", "rescore_top",
-                              "final_steps", "beta", "rank", "source", "budget_pct", "penalty", "chip_pool",
+                              "halving_top", "halving_steps", "unit_schedule", "final_steps", "beta", "rank", "source", "budget_pct", "penalty", "chip_pool",
                               "vgg_epochs", "vgg_train_subset", "skip_below_drop", "weight_fraction", "reg_kind",
                               "train_sigma", "vgg_train_sigma", "lr_schedule", "sensitivity")}
     base.update(seed_train=int(o["seed"]), dataset=choose_dataset(o["data_dir"]), data_dir=o["data_dir"] or "")
