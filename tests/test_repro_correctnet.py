@@ -24,6 +24,13 @@ def test_smoke_preset_writes_summary_with_claims_tables_and_figures(tmp_path: Pa
     assert 0.0 <= row["vat"]["mean"] <= 1.0 and row["base"] in ("reg", "vat")
     assert row["base"] == ("vat" if row["val"]["vat"] > row["val"]["reg"] else "reg")
     assert "low_variation" in summary["tables"]["lenet5"]["device"]
+    # the claim's variants again on the 100 test images after the table's 200, with their own claim lines
+    held = row["heldout"]
+    assert held["n"] == 100 and all(0.0 <= held[v]["mean"] <= 1.0 for v in ("plain", "rl", "greedy"))
+    # (a held-out twin beside each recovery claim; smoke's tiny network may keep half its accuracy: none)
+    assert sum("held-out" in c["claim"] for c in summary["claims"]) == sum("recovers" in c["claim"]
+                                                                           for c in summary["claims"])
+    assert "heldout" not in summary["tables"]["lenet5"]["device"]["low_variation"]
     for name in ("accuracy_vs_sigma", "sensitivity_placement", "device_programming"):
         assert (tmp_path / f"{name}.png").stat().st_size > 0
     res = read_results(out)
