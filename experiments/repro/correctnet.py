@@ -90,7 +90,15 @@ What runs, per point
    0.8539; conv1 + conv3 0.8521 / 0.8562 after 200 / 1000.  LeNet-5 at σ = 0.8
    (conv1 + conv2 + fc3, 3000 steps): cosine 0.8601, constant 0.8592.  The rungs
    cost about what run 6's did: 5 x 1000 + 2 x 3000 unit steps per searched point
-   against 3 x 3000.
+   against 3 x 3000.  Cheaper output-source units, which would reach more layers
+   within the budget, do worse there (after run 7, validation split, 3000 cosine
+   steps): rank 4 on all seven layers (1232 parameters) 0.8527, rank 6 on conv3 to
+   conv5 (1344) 0.8450, against none 0.8545 and greedy's input-source units 0.8607.
+   The base network is the lever (after run 7, validation split, σ = 0.65, 6 chips;
+   not yet in any run): the variation-aware VGG-style net trained 40 epochs instead
+   of 20 reads 0.879 clean / 0.8653 (20 epochs: 0.8615 / 0.8545; plain: 0.8985
+   clean); twice as wide (16-16-32-32-64, 576-128-10, 110 k parameters, 20 epochs)
+   0.894 / 0.8834 (its plain twin not trained).
 5. The same budget for two baselines: *greedy* (most sensitive layers first while
    within budget) and *all layers* (every layer, the rank lowered until the
    budget holds).  Each distinct placement's units are trained once from scratch
