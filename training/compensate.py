@@ -39,7 +39,7 @@ from xbarsim.devices.validation import Serialisable, require_choice, require_num
 from xbarsim.mapping.compensation import compensation_parameters
 from xbarsim.mapping.nonideal import Nonideality, chip_seed, perturbed_forward, sample_weights
 
-__all__ = ["CompensationTraining", "train_compensation", "SCHEDULES"]
+__all__ = ["CompensationTraining", "train_compensation", "cosine_lr", "SCHEDULES"]
 
 SCHEDULES = ("constant", "cosine")
 
@@ -62,6 +62,12 @@ class CompensationTraining(Serialisable):
         require_number("CompensationTraining", "lr", self.lr, 0.0, None, lo_open=True)
         require_number("CompensationTraining", "chip_pool", self.chip_pool, 0, None, integer=True)
         require_choice("CompensationTraining", "schedule", self.schedule, SCHEDULES)
+
+
+def cosine_lr(lr0: float, step: int, total: int) -> float:
+    r"""Cosine-decayed learning rate :math:`\eta_t = \tfrac{\eta_0}{2}(1 + \cos(\pi t / T))`, ``t = step``,
+    ``T = total`` (Loshchilov & Hutter, ICLR 2017)."""
+    return lr0 / 2 * (1.0 + math.cos(math.pi * step / total))
 
 
 def _rms(z: torch.Tensor) -> torch.Tensor:
@@ -96,7 +102,7 @@ def train_compensation(model: nn.Module, nonideality: Nonideality, data: Tuple[t
         for step in range(config.steps):
             if config.schedule == "cosine":
                 for group in opt.param_groups:
-                    group["lr"] = config.lr / 2 * (1.0 + math.cos(math.pi * step / config.steps))
+                    group["lr"] = cosine_lr(config.lr, step, config.steps)
             chip = pool[step % len(pool)] if pool else sample_weights(model, nonideality, chip_seed(seed + 1, step))
             idx = torch.randint(0, len(labels), (config.batch_size,), generator=gen)
             out = perturbed_forward(model, images[idx], chip, nonideality, noise)

@@ -161,10 +161,13 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
     def overhead(a: Placement) -> float:
         return sum(c for c, on in zip(unit_params, a) if on) / max(model_params, 1)
 
+    def reward(acc: float, a: Placement) -> float:
+        return acc - config.penalty * overhead(a)
+
     def score(a: Placement) -> Tuple[float, float]:
         if a not in memo:
             memo[a] = float(evaluate(a))
-        return memo[a], memo[a] - config.penalty * overhead(a)
+        return memo[a], reward(memo[a], a)
 
     for _ in range(config.episodes):
         used, prev = 0.0, 0.0
@@ -210,16 +213,16 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
         empty = (False,) * n
 
         def rung(scores: Dict[Placement, float], k: int, fn: Callable[[Placement], float]) -> Dict[Placement, float]:
-            ranked = sorted(scores, key=lambda a: (-(scores[a] - config.penalty * overhead(a)), sum(a), a))[:k]
+            ranked = sorted(scores, key=lambda a: (-reward(scores[a], a), sum(a), a))[:k]
             if empty not in ranked:  # the base network, always feasible, needs no units to score
                 ranked.append(empty)
             return {a: float(fn(a)) for a in ranked}
 
-        scores = dict(memo)
+        scores = memo
         if mid is not None:
             halved = scores = rung(scores, config.halving_top, mid)
         rescored = rung(scores, config.rescore_top, last)
-        best = max(rescored, key=lambda a: (rescored[a] - config.penalty * overhead(a), -sum(a)))
+        best = max(rescored, key=lambda a: (reward(rescored[a], a), -sum(a)))
     with torch.no_grad():
         probs, used, prev = [], 0.0, 0.0
         for t in range(n):
@@ -229,8 +232,7 @@ def search_placement(profiles: Sequence[LayerProfile], unit_params: Sequence[int
             used += unit_params[t] if best[t] else 0.0
             prev = 1.0 if best[t] else 0.0
     acc = rescored[best] if best in rescored else memo[best]
-    return PlacementResult(best, acc, acc - config.penalty * overhead(best), dict(memo), rewards, probs, rescored,
-                           halved)
+    return PlacementResult(best, acc, reward(acc, best), dict(memo), rewards, probs, rescored, halved)
 
 
 def greedy_placement(unit_params: Sequence[int], sensitivity: Sequence[float], model_params: int,

@@ -384,6 +384,7 @@ def _train_network(name: str, data: tuple, beta: float, epochs: int, seed: int, 
     import torch
     import torch.nn.functional as F
     from xbarsim.mapping.nonideal import LognormalVariation, Nonideality, chip_seed, perturbed_forward, sample_weights
+    from xbarsim.training.compensate import cosine_lr
     from xbarsim.training.lipschitz import LipschitzRegularizer
     model = build_model(name, seed)
     reg = LipschitzRegularizer(kind, beta)
@@ -399,7 +400,7 @@ def _train_network(name: str, data: tuple, beta: float, epochs: int, seed: int, 
         for i in range(0, len(labels), 128):
             if lr_schedule == "cosine":
                 for group in opt.param_groups:
-                    group["lr"] = lr0 / 2 * (1.0 + math.cos(math.pi * step / total))
+                    group["lr"] = cosine_lr(lr0, step, total)
             idx = perm[i:i + 128]
             if nid is None:
                 out = model(images[idx])
@@ -523,22 +524,17 @@ def run_point(params: dict, seed: int) -> dict:
             final_units[key] = compensated(placement, config, params["final_steps"], seed + 7)
         return final_units[key]
 
-    def search_accuracy(placement):
-        if not any(placement):
-            return out[f"val_{base}"]  # the base network on the same validation chips, scored above
-        model = compensated(placement, cfg, params["search_steps"], seed + 5)
-        return evaluate_mc(model, val, nid, n_search, seed + 23, through_crossbar=False).mean
+    def val_accuracy(units):
+        """Validation accuracy of a placement with the units ``units(placement)`` returns."""
+        def accuracy_of(placement):
+            if not any(placement):
+                return out[f"val_{base}"]  # the base network on the same validation chips, scored above
+            return evaluate_mc(units(placement), val, nid, n_search, seed + 23, through_crossbar=False).mean
+        return accuracy_of
 
-    def halving_accuracy(placement):
-        if not any(placement):
-            return out[f"val_{base}"]
-        model = compensated(placement, cfg, params["halving_steps"], seed + 5)
-        return evaluate_mc(model, val, nid, n_search, seed + 23, through_crossbar=False).mean
-
-    def rescore_accuracy(placement):
-        if not any(placement):
-            return out[f"val_{base}"]
-        return evaluate_mc(final(placement, cfg), val, nid, n_search, seed + 23, through_crossbar=False).mean
+    search_accuracy = val_accuracy(lambda a: compensated(a, cfg, params["search_steps"], seed + 5))
+    halving_accuracy = val_accuracy(lambda a: compensated(a, cfg, params["halving_steps"], seed + 5))
+    rescore_accuracy = val_accuracy(lambda a: final(a, cfg))
 
     none = (False,) * len(names)
     # no search where the regularized network already keeps its accuracy (the units could only cost)
@@ -590,9 +586,9 @@ def run_point(params: dict, seed: int) -> dict:
         out[f"{variant}_mean"], out[f"{variant}_std"], out[f"{variant}_accs"] = r.mean, r.std, r.accuracies
 
     # the claim's variants once more, on test images that no choice of the recipe has seen
-    held = (d["test"][0][n_test:n_test + params["heldout_subset"]],
-            d["test"][1][n_test:n_test + params["heldout_subset"]]) if n_test else (d["test"][0][:0], d["test"][1][:0])
-    out["n_heldout"] = 0 if device else len(held[1])
+    n_held = 0 if device or not n_test else params["heldout_subset"]
+    held = (d["test"][0][n_test:n_test + n_held], d["test"][1][n_test:n_test + n_held])
+    out["n_heldout"] = len(held[1])
     if out["n_heldout"]:
         out["heldout_clean_plain"] = accuracy(plain, *held)
         for variant, model in (("plain", plain), ("rl", deployed["rl"]), ("greedy", deployed["greedy"])):
