@@ -64,3 +64,23 @@ def test_paper_spec_interleaves_the_networks_and_covers_the_sweep(tmp_path: Path
     sig = [s for k, m, s in zip(z["kind"], z["model"], z["sigma"]) if k == "sigma" and m == "lenet5"]
     assert min(sig) == 0.1 and max(sig) == 1.0
     assert spec["base"]["n_mc"] >= 20
+
+
+def test_variation_aware_network_trains_its_own_epochs_and_keeps_the_others_cached(monkeypatch, tmp_path: Path):
+    import xbarsim.experiments.repro.correctnet as cn
+    from xbarsim.experiments.repro.base import ARTIFACT_DIR_ENV
+    calls = []
+
+    def fake_train(name, data, beta, epochs, seed, kind, train_sigma, schedule):
+        calls.append((beta, train_sigma, epochs))
+        return {"state": cn.build_model(name).state_dict()}
+
+    monkeypatch.setattr(cn, "_train_network", fake_train)
+    monkeypatch.setenv(ARTIFACT_DIR_ENV, str(tmp_path))
+    params = dict(model="lenet5", epochs=20, dataset="fashion-mnist", train_subset=0, val_subset=2000,
+                  seed_train=1, reg_kind="spectral", lr_schedule="cosine")
+    cn._network(params, 0.0, ())
+    cn._network(params, 0.01, (), 0.65, 40)
+    cn._network(params, 0.01, (), 0.65, 0)          # 0: the networks' epochs, a different artifact
+    cn._network(params, 0.01, (), 0.65, 40)         # cached
+    assert calls == [(0.0, 0.0, 20), (0.01, 0.65, 40), (0.01, 0.65, 20)]

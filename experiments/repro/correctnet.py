@@ -312,7 +312,8 @@ VARIANTS = ("plain", "reg", "vat", "rl", "greedy", "all")
 
 PRESETS: dict[str, dict] = {
     "smoke": dict(models=["lenet5"], sigmas=[1.0], vgg_sigmas=[1.0], device_models=["lenet5"],
-                  devices=["low_variation"], epochs=1, train_subset=1500, vgg_epochs=1, vgg_train_subset=1500,
+                  devices=["low_variation"], epochs=1, train_subset=1500, vgg_epochs=1, vat_epochs=0, vgg_vat_epochs=0,
+                  vgg_train_subset=1500,
                   val_subset=200, test_subset=200, vgg_test_subset=200, device_test_subset=20, heldout_subset=100, n_mc=2,
                   n_mc_search=2, episodes=3, search_steps=5, halving_top=3, halving_steps=5, rescore_top=2,
                   final_steps=5, unit_schedule="cosine", beta=0.01, reg_kind="spectral",
@@ -321,7 +322,8 @@ PRESETS: dict[str, dict] = {
                   sensitivity="recovery", seed=1, data_dir=None),
     "paper": dict(models=list(MODELS), sigmas=[0.1, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0],
                   vgg_sigmas=[0.2, 0.5, 0.65, 0.8], device_models=["lenet5"], devices=list(DEVICE_SETTINGS),
-                  epochs=20, train_subset=0, vgg_epochs=20, vgg_train_subset=0, val_subset=2000,
+                  epochs=20, train_subset=0, vgg_epochs=20, vat_epochs=0, vgg_vat_epochs=40,
+                  vgg_train_subset=0, val_subset=2000,
                   test_subset=2000, vgg_test_subset=2000, device_test_subset=200, heldout_subset=8000, n_mc=20,
                   n_mc_search=6,
                   episodes=20, search_steps=200, halving_top=5, halving_steps=1000, rescore_top=2,
@@ -415,15 +417,16 @@ def _train_network(name: str, data: tuple, beta: float, epochs: int, seed: int, 
     return {"state": model.state_dict()}
 
 
-def _network(params: dict, beta: float, data: tuple, train_sigma: float = 0.0):
-    key = {"model": params["model"], "beta": beta, "epochs": params["epochs"], "dataset": params["dataset"],
+def _network(params: dict, beta: float, data: tuple, train_sigma: float = 0.0, epochs: int = 0):
+    epochs = epochs or params["epochs"]
+    key = {"model": params["model"], "beta": beta, "epochs": epochs, "dataset": params["dataset"],
            "train_subset": params["train_subset"], "val_subset": params["val_subset"], "seed": params["seed_train"],
            "reg_kind": params["reg_kind"] if beta > 0 else ""}
     if train_sigma > 0:
         key["train_sigma"] = train_sigma
     if params["lr_schedule"] != "constant":
         key["lr_schedule"] = params["lr_schedule"]
-    art = cached_artifact("network", key, lambda: _train_network(params["model"], data, beta, params["epochs"],
+    art = cached_artifact("network", key, lambda: _train_network(params["model"], data, beta, epochs,
                                                                  params["seed_train"], params["reg_kind"],
                                                                  train_sigma, params["lr_schedule"]))
     model = build_model(params["model"])
@@ -459,8 +462,8 @@ def run_point(params: dict, seed: int) -> dict:
     n_test = params["device_test_subset"] if device else (
         params["vgg_test_subset"] if params["model"] == "vgg" else params["test_subset"])
     if params["model"] == "vgg":
-        params = dict(params, epochs=params["vgg_epochs"], train_subset=params["vgg_train_subset"],
-                      train_sigma=params["vgg_train_sigma"])
+        params = dict(params, epochs=params["vgg_epochs"], vat_epochs=params["vgg_vat_epochs"],
+                      train_subset=params["vgg_train_subset"], train_sigma=params["vgg_train_sigma"])
     d = _splits(params["dataset"], params["data_dir"], params["train_subset"], params["val_subset"],
                 params["seed_train"])
     test = d["test"] if not n_test else (d["test"][0][:n_test], d["test"][1][:n_test])
@@ -468,7 +471,7 @@ def run_point(params: dict, seed: int) -> dict:
     plain = _network(params, 0.0, d["train"])
     lip = _network(params, params["beta"], d["train"])
     vat = None if device or params["train_sigma"] <= 0 else _network(params, params["beta"], d["train"],
-                                                                     params["train_sigma"])
+                                                                     params["train_sigma"], params["vat_epochs"])
     nid = _device_nonideality(params["device"], params["weight_fraction"]) if device else Nonideality(
         lognormal=LognormalVariation(params["sigma"]))
     n_mc, n_search = params["n_mc"], params["n_mc_search"]
@@ -605,6 +608,9 @@ TASK = Task("correctnet", run_point, ParamSchema({
     "device": Param(str, choices=("",) + DEVICE_SETTINGS, default="", doc="device setting (device points)"),
     "epochs": Param(int, 1, 1000, default=3),
     "vgg_epochs": Param(int, 1, 1000, default=3),
+    "vat_epochs": Param(int, 0, 1000, default=0, doc="epochs of the variation-aware network (0: epochs)"),
+    "vgg_vat_epochs": Param(int, 0, 1000, default=0,
+                            doc="epochs of the variation-aware VGG-style network (0: vgg_epochs)"),
     "vgg_train_subset": Param(int, 0, None, default=0),
     "skip_below_drop": Param(float, 0.0, 1.0, default=0.02,
                              doc="no placement search where reg loses less than this accuracy"),
@@ -667,7 +673,7 @@ def build_spec(options: dict, output: Path) -> dict:
     base = {k: o[k] for k in ("epochs", "train_subset", "val_subset", "test_subset", "vgg_test_subset",
                               "device_test_subset", "heldout_subset", "n_mc", "n_mc_search", "episodes", "search_steps", "rescore_top",
                               "halving_top", "halving_steps", "unit_schedule", "final_steps", "beta", "rank", "source", "budget_pct", "penalty", "chip_pool",
-                              "vgg_epochs", "vgg_train_subset", "skip_below_drop", "weight_fraction", "reg_kind",
+                              "vgg_epochs", "vat_epochs", "vgg_vat_epochs", "vgg_train_subset", "skip_below_drop", "weight_fraction", "reg_kind",
                               "train_sigma", "vgg_train_sigma", "lr_schedule", "sensitivity")}
     base.update(seed_train=int(o["seed"]), dataset=choose_dataset(o["data_dir"]), data_dir=o["data_dir"] or "")
     return {
