@@ -208,8 +208,9 @@ Presets and budget
 ``smoke``: LeNet-5 on 1500 training images, 1 epoch, σ = 1 and the
 ``low_variation`` device, 2 chips; the plumbing only, not the physics.
 ``paper`` (runs 5-8): every network 20 epochs on the 58 k training images (cosine
-learning rate; run 8: the variation-aware VGG-style one 40), σ in {0.1, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0} (LeNet-5, σ_t = 0.7) and
-{0.2, 0.5, 0.65, 0.8} (VGG-style, σ_t = 0.65), the first 2000 test images for the
+learning rate; run 8: the variation-aware VGG-style one 40), σ in {0.1, 0.4, 0.6,
+0.7, 0.8, 0.9, 1.0} (LeNet-5, σ_t = 0.7) and {0.2, 0.5, 0.65, 0.8} (VGG-style,
+σ_t = 0.65), the first 2000 test images for the
 table and the other 8000 held out, 20 chips per test figure (a mean's standard
 error is about std/4.5, plus the test subset's own sampling error: about 0.8 point
 on 2000 images, 0.4 on 8000); RL with 20 episodes, 6 validation chips on 2000
@@ -327,9 +328,9 @@ VARIANTS = ("plain", "reg", "vat", "rl", "greedy", "all")
 
 PRESETS: dict[str, dict] = {
     "smoke": dict(models=["lenet5"], sigmas=[1.0], vgg_sigmas=[1.0], device_models=["lenet5"],
-                  devices=["low_variation"], epochs=1, train_subset=1500, vgg_epochs=1, vat_epochs=0, vgg_vat_epochs=0,
-                  vgg_train_subset=1500,
-                  val_subset=200, test_subset=200, vgg_test_subset=200, device_test_subset=20, heldout_subset=100, n_mc=2,
+                  devices=["low_variation"], epochs=1, train_subset=1500, vgg_epochs=1, vat_epochs=0,
+                  vgg_vat_epochs=0, vgg_train_subset=1500, val_subset=200, test_subset=200, vgg_test_subset=200,
+                  device_test_subset=20, heldout_subset=100, n_mc=2,
                   n_mc_search=2, episodes=3, search_steps=5, halving_top=3, halving_steps=5, rescore_top=2,
                   final_steps=5, unit_schedule="cosine", beta=0.01, reg_kind="spectral",
                   rank=16, source="input", budget_pct=5.0, penalty=0.5, chip_pool=1, skip_below_drop=0.0,
