@@ -333,15 +333,16 @@ def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_pt
                 counts, r0, c0, row_lo, row_hi, model)
 
 
-def _apply_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed,
-                  stream_offset, step0, counts, r0, c0, bounds, claimed):
+@numba.njit(cache=True, inline="always")
+def _pulse_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
+                  counts, r0, c0, bounds, claimed, model):
     """:func:`_pulse_rows` of row blocks ``bounds[b]:bounds[b + 1]`` claimed one by one; returns how many.
 
-    Threads calling it on the same tile with the same ``claimed`` (an int64
+    Threads running it on the same tile with the same ``claimed`` (an int64
     array; element 0 counts the blocks taken) share the blocks between them
-    through an atomic counter, without returning to Python between blocks.
+    through an atomic counter: a thread that runs faster (a less loaded core)
+    takes more blocks, so none waits for the other at the end.
     """
-    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
     nb = bounds.shape[0] - 1
     done = 0
     while True:
@@ -351,6 +352,14 @@ def _apply_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slo
         _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset,
                     step0, counts, r0, c0, bounds[b], bounds[b + 1], model)
         done += 1
+
+
+def _apply_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed,
+                  stream_offset, step0, counts, r0, c0, bounds, claimed):
+    """:func:`_pulse_blocks` from one thread (serial build); several threads may call it on one tile at once."""
+    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
+    return _pulse_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset,
+                         step0, counts, r0, c0, bounds, claimed, model)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -667,22 +676,26 @@ finalize_output_serial, finalize_output_parallel = (specialise(_finalize_output,
 coincidence_lists_serial, coincidence_lists_parallel = (specialise(_coincidence_lists, False),
                                                         specialise(_coincidence_lists, True))
 PARALLEL_MIN_PULSES = 1 << 15
+BLOCKS_PER_THREAD = 8  # row blocks per thread of a parallel tile update (claimed dynamically)
 
 
 def _pulse_parts(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                 counts, r0, c0, n_parts):
-    """:func:`_pulse_rows` of a tile's rows cut into ``n_parts`` equal ranges, side by side.
+                 counts, r0, c0, bounds, claimed, n_parts):
+    """:func:`_pulse_blocks` on ``n_parts`` of numba's threads at once (parallel build).
 
-    Parallel build: each range is one task (its own pulses in order, its own
-    prefetching); the pranges inside :func:`_pulse_rows` run serially there.
-    A prange build of :func:`_pulse_rows` itself was measured 10-50 % slower
-    per pulse than the serial loop.
+    Each thread applies whole row blocks, each block's pulses in order with their
+    own prefetching; a prange build of :func:`_pulse_rows` itself was measured
+    10-50 % slower per pulse than the serial loop.  Blocks are claimed, not
+    assigned: with one fixed half of the rows per thread the slower of the two
+    vCPUs of this project's host set the pace (256x784, batch 100, 1.6 M pulses:
+    15.9 ms with two fixed halves, 11.8-12.4 ms with 8-32 claimed blocks, 19.2 ms
+    on one thread; medians of 25 interleaved calls, 2026-11-27).
+    ``claimed[0]`` must be 0 on entry.
     """
     model = MODEL if MODEL >= 0 else int(g[G_MODEL])
-    rows = d.shape[1]
     for part in numba.prange(n_parts):
-        _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                    counts, r0, c0, part * rows // n_parts, (part + 1) * rows // n_parts, model)
+        _pulse_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
+                      counts, r0, c0, bounds, claimed, model)
 
 
 class TileUpdate(NamedTuple):
@@ -787,7 +800,7 @@ class PulseJob:
         """Apply the pulses of the tile's rows ``row_lo:row_hi`` (default all).
 
         ``parallel=None`` uses numba's threads only above ``PARALLEL_MIN_PULSES``;
-        the whole tile then goes to :func:`_pulse_parts` (one row range per thread).
+        the whole tile then goes to :func:`_pulse_parts` (row blocks claimed by the threads).
         """
         if self.pulses:
             row_hi = self.rows if row_hi is None else row_hi
@@ -795,7 +808,9 @@ class PulseJob:
                 parallel = self.pulses * (row_hi - row_lo) >= PARALLEL_MIN_PULSES * self.rows
             n_parts = min(numba.get_num_threads(), row_hi - row_lo)
             if parallel and n_parts > 1 and (row_lo, row_hi) == (0, self.rows):
-                specialise(_pulse_parts, True, MODEL=self.model)(*self.args, n_parts)
+                n_blocks = min(self.rows, BLOCKS_PER_THREAD * n_parts)
+                bounds = np.arange(n_blocks + 1, dtype=np.int64) * self.rows // n_blocks
+                specialise(_pulse_parts, True, MODEL=self.model)(*self.args, bounds, np.zeros(1, np.int64), n_parts)
             else:
                 specialise(_apply_coincidences, parallel, MODEL=self.model)(*self.args, row_lo, row_hi)
 
