@@ -263,40 +263,44 @@ def _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_
     # The pulses in application order (row, then sample, then slot), so that the cells of
     # pulses PREFETCH_AHEAD further on can be requested while the current one is applied:
     # for arrays larger than the cache, a pulse otherwise waits for its cell from memory.
+    # Every index of the two list-building loops is unsigned, like those of the pulse loop
+    # below: numba then emits no negative-index wraparound code (measured: 3x fewer cycles
+    # per listed pulse in this enumeration).
     nrows = row_hi - row_lo
-    row_ptr = np.zeros(nrows + 1, dtype=np.int64)
+    row_ptr = np.zeros(nrows + 1, dtype=np.uint64)
+    ubatch = np.uint64(batch)
     for r in range(nrows):
-        n = 0
-        for s in range(batch):
-            db = dbits[s, row_lo + r]
+        i = np.uint64(row_lo + r)
+        n = np.uint64(0)
+        for s in range(ubatch):
+            db = dbits[s, i]
             while db != 0:
-                t = trailing_zeros64(db)
+                t = np.uint64(trailing_zeros64(db))
                 db &= db - _ONE
-                n += slot_ptr[s, t + 1] - slot_ptr[s, t]
+                n += np.uint64(slot_ptr[s, t + _ONE] - slot_ptr[s, t])
         row_ptr[r + 1] = row_ptr[r] + n
     total = row_ptr[nrows]
     p_e = np.empty(total, dtype=np.uint64)   # flat index of the cell in the whole array
     p_st = np.empty(total, dtype=np.uint32)  # 128 * sample + 64 * up + slot
     ufull = np.uint64(full_cols)
     for r in numba.prange(nrows):
-        i = row_lo + r
+        i = np.uint64(row_lo + r)
         k = row_ptr[r]
-        rbase = np.uint64(r0 + i) * ufull + np.uint64(c0)
-        for s in range(batch):
+        rbase = np.uint64(r0 + row_lo + r) * ufull + np.uint64(c0)
+        for s in range(ubatch):
             db = dbits[s, i]
             dneg = d[s, i] < 0.0
             while db != 0:
-                t = trailing_zeros64(db)
+                t = np.uint64(trailing_zeros64(db))
                 db &= db - _ONE
-                for q in range(slot_ptr[s, t], slot_ptr[s, t + 1]):
-                    j = slot_col[s, q]
+                for q in range(np.uint64(slot_ptr[s, t]), np.uint64(slot_ptr[s, t + _ONE])):
+                    j = np.uint64(slot_col[s, q])
                     up = dneg != (x[s, j] < 0.0)  # sign(d x) < 0 -> potentiate
-                    p_e[k] = rbase + np.uint64(j)
-                    p_st[k] = np.uint32(128 * s + 64 * up + t)
-                    k += 1
-    # Indices below are unsigned: numba then emits no negative-index wraparound code, which
-    # in this loop cost a third of the instructions per pulse.
-    utotal = np.uint64(total)
+                    p_e[k] = rbase + j
+                    p_st[k] = np.uint32(s * np.uint64(128) + np.uint64(64) * np.uint64(up) + t)
+                    k += _ONE
+    # (in the pulse loop the wraparound code cost a third of the instructions per pulse)
+    utotal = total
     ahead = np.uint64(PREFETCH_AHEAD)
     ucols = np.uint64(cols)
     for r in numba.prange(nrows):
