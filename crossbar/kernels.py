@@ -21,7 +21,12 @@ from xbarsim.devices.models import G_MODEL, G_WRITE_NOISE
 from xbarsim.devices.rng import (STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal,
                                  normals_into, rand64)
 
-PARALLEL_MIN_WORK = 1 << 16  # elements (reads) or samples x lines (bit drawing) that repay numba's threads
+PARALLEL_MIN_WORK = 1 << 16  # elements of a read's periphery that repay numba's threads
+#: samples x lines above which the bit streams are drawn on numba's threads.  Measured on this
+#: project's 2-core host (medians of 15 interleaved calls, 2026-11-27): the parallel build was
+#: slower below about a million (batch 100 x 1040 lines: 2.07 against 1.18 ms; 100 x 2048:
+#: 5.5 against 4.4 ms) and only at 1000 x 1040 about even (13.1 against 12.2 ms).
+LISTS_PARALLEL_MIN_WORK = 1 << 20
 PREFETCH_AHEAD = 16  # pulses
 MODEL = -1  # device model id, a compile-time constant in specialise() builds
 
@@ -835,15 +840,15 @@ def plan_pulses(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl
 
     ``w``, ``w_read``, ``cell`` and ``counts`` are the whole arrays; ``x`` and
     ``d`` the tile's columns and rows.  With ``parallel=None`` bit drawing runs
-    serially unless samples x lines is large enough to repay launching numba's
-    thread pool (tens of microseconds).  Threads other than the one that
+    serially unless samples x lines reaches ``LISTS_PARALLEL_MIN_WORK`` (below it, launching
+    numba's threads cost more than they saved).  Threads other than the one that
     launches numba's parallel regions must pass ``parallel=False``: the
     ``workqueue`` layer aborts the process when two threads launch at once.
     """
     if x.shape[0] == 0:
         return PulseJob(None, 0, 0, d.shape[1])
     if parallel is None:
-        parallel = x.shape[0] * (x.shape[1] + d.shape[1]) >= PARALLEL_MIN_WORK
+        parallel = x.shape[0] * (x.shape[1] + d.shape[1]) >= LISTS_PARALLEL_MIN_WORK
     lists = coincidence_lists_parallel if parallel else coincidence_lists_serial
     dbits, slot_ptr, slot_col, n = lists(x, d, lr, dw_min, desired_bl, update_management, update_bl_management,
                                          seed, stream_offset, step0)

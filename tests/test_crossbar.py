@@ -181,6 +181,7 @@ def test_same_seed_is_bit_identical_across_thread_counts(monkeypatch):
     serial = _train_hash(2)
     monkeypatch.setattr(kernels, "PARALLEL_MIN_PULSES", 0)  # force the parallel builds
     monkeypatch.setattr(kernels, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(kernels, "LISTS_PARALLEL_MIN_WORK", 0)
     one, two = _train_hash(1), _train_hash(2)
     assert one == two == serial
     assert _train_hash(2, seed=8) != two
@@ -431,9 +432,9 @@ def test_update_round_helpers_launch_no_parallel_region(monkeypatch):
     monkeypatch.setattr(kernels, "coincidence_lists_parallel", refuse)
     rng = np.random.default_rng(7)
     arr = CrossbarArray(256, 300, SoftBounds(), seed=3)
-    x = rng.uniform(0, 1, (128, 300)).astype(np.float32)  # 128 x (300 + 256) lines: the parallel size
+    monkeypatch.setattr(kernels, "LISTS_PARALLEL_MIN_WORK", 128 * (300 + 256))  # this update's size goes parallel
+    x = rng.uniform(0, 1, (128, 300)).astype(np.float32)
     d = rng.normal(0, 0.01, (128, 256)).astype(np.float32)
-    assert x.shape[0] * (x.shape[1] + d.shape[1]) >= kernels.PARALLEL_MIN_WORK
     rnd = UpdateRound([(arr, x, d, 0.1)], threads=2)
     assert rnd.wait(0) > 0
 

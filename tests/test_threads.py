@@ -9,7 +9,7 @@ import numpy as np
 from xbarsim.crossbar import CrossbarArray
 from xbarsim.devices import SoftBounds
 
-STEPS, BATCH, N = 50, 64, 512  # batch x lines above PARALLEL_MIN_WORK: reads and bit drawing go parallel
+STEPS, BATCH, N = 50, 64, 512  # updates above PARALLEL_MIN_PULSES (42k pulses at first): pulse phases launch numba's threads
 
 
 def _train(seed: int) -> np.ndarray:
