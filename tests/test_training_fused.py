@@ -222,7 +222,7 @@ def test_compiled_run_with_pulse_helper_is_bit_identical(act, monkeypatch):
     assert results[0] == results[1]
     serial, shared = made
     assert serial.jobs == 0 and serial.thread is None
-    assert shared.jobs > 10  # most tile updates went half to the helper
+    assert shared.jobs > 10  # most tile updates were shared with the helper
     assert shared.thread is None  # stopped and joined
 
 
