@@ -21,7 +21,12 @@ from xbarsim.devices.models import G_MODEL, G_WRITE_NOISE
 from xbarsim.devices.rng import (STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal,
                                  normals_into, rand64)
 
-PARALLEL_MIN_WORK = 1 << 16  # elements of a read's periphery that repay numba's threads
+#: elements of a read's periphery (DAC, ADC) from which it runs on numba's threads.  Measured
+#: on this project's 2-core host (medians of 12-30 interleaved reads, 2026-11-27): serial was
+#: faster up to 262,144 elements (512x512 batch 256 forward: 2.02 against 2.64 ms; 256x784
+#: batch 100: 0.77 against 1.11 ms; 512x512 batch 512: 2.77 against 3.19 ms), parallel from
+#: 524,288 (1024x1024 batch 512: 10.1 against 10.9 ms; batch 2048: 44 against 51 ms).
+PARALLEL_MIN_WORK = 1 << 19
 #: samples x lines above which the bit streams are drawn on numba's threads.  Measured on this
 #: project's 2-core host (medians of 15 interleaved calls, 2026-11-27): the parallel build was
 #: slower below about a million (batch 100 x 1040 lines: 2.07 against 1.18 ms; 100 x 2048:
@@ -684,7 +689,11 @@ finalize_output_serial, finalize_output_parallel = (specialise(_finalize_output,
                                                     specialise(_finalize_output, True))
 coincidence_lists_serial, coincidence_lists_parallel = (specialise(_coincidence_lists, False),
                                                         specialise(_coincidence_lists, True))
-PARALLEL_MIN_PULSES = 1 << 15
+#: pulses from which a tile's pulse phase runs on numba's threads.  Launching them costs 0.1-0.2 ms
+#: on this project's 2-core VM (an empty two-iteration prange: median 100 us back to back, 200 us
+#: after 10 ms idle; 2026-11-27), and serial was faster up to about 250,000 pulses (256x784, medians of 30 interleaved calls, 2026-11-27: 31k pulses
+#: 0.51 against 0.86 ms, 122k 2.48 against 3.24 ms, 242k 3.92 against 3.98 ms; 1.6 M: 1.6x faster).
+PARALLEL_MIN_PULSES = 1 << 18
 BLOCKS_PER_THREAD = 8  # row blocks per thread of a parallel tile update (claimed dynamically)
 
 

@@ -189,7 +189,7 @@ def specialise(py_func, parallel: bool, sources: tuple = (), **constants):
     device model a compile-time constant, so the step code of the other models is
     eliminated: the generic build, which dispatches on a runtime model id, was
     measured 3-5x slower per pulse.  The serial build of a ``prange`` kernel runs
-    it as ``range`` (launching numba's threads costs tens of microseconds, more
+    it as ``range`` (launching numba's threads costs 0.1-0.2 ms on a 2-core VM, more
     than a small read).  Builds are made once per (function, flags, constants),
     release the GIL, are cached on disk under names that carry the physics
     sources' fingerprint, and parallel builds run under :data:`PARALLEL_LOCK`.

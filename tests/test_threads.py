@@ -9,7 +9,7 @@ import numpy as np
 from xbarsim.crossbar import CrossbarArray
 from xbarsim.devices import SoftBounds
 
-STEPS, BATCH, N = 50, 64, 512  # updates above PARALLEL_MIN_PULSES (42k pulses at first): pulse phases launch numba's threads
+STEPS, BATCH, N = 50, 64, 512
 
 
 def _train(seed: int) -> np.ndarray:
@@ -23,7 +23,10 @@ def _train(seed: int) -> np.ndarray:
     return arr.get_weights()
 
 
-def test_two_threads_train_two_512x512_arrays_concurrently_and_match_serial_runs():
+def test_two_threads_train_two_512x512_arrays_concurrently_and_match_serial_runs(monkeypatch):
+    from xbarsim.crossbar import kernels
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_PULSES", 1 << 12)  # every update's pulse phase launches numba's threads
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_WORK", 1 << 12)  # and so does every read's periphery
     results, errors = {}, []
 
     def run(seed):
