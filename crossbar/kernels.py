@@ -310,8 +310,6 @@ def _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_
                     p_e[k] = rbase + j
                     p_st[k] = np.uint32(s * np.uint64(128) + np.uint64(64) * np.uint64(up) + t)
                     k += _ONE
-    # (in the pulse loop the wraparound code cost a third of the instructions per pulse)
-    utotal = total
     ahead = np.uint64(PREFETCH_AHEAD)
     ucols = np.uint64(cols)
     for r in numba.prange(nrows):
@@ -320,7 +318,7 @@ def _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_
         ibase = i * ucols
         for k in range(np.uint64(row_ptr[r]), np.uint64(row_ptr[r + 1])):
             ka = k + ahead
-            if ka < utotal:
+            if ka < total:
                 ea = p_e[ka]
                 prefetch(cellf, ea * nc)
                 prefetch(wf, ea)
@@ -346,6 +344,17 @@ def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_pt
     model = MODEL if MODEL >= 0 else int(g[G_MODEL])
     _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
                 counts, r0, c0, row_lo, row_hi, model)
+
+
+@numba.njit(cache=True)
+def row_blocks(rows, n_blocks, out):
+    """Bounds of ``n_blocks`` near-equal row blocks: ``out[b] = b rows // n_blocks`` for ``b <= n_blocks``.
+
+    ``out`` needs ``n_blocks + 1`` elements (int64); returns them.
+    """
+    for b in range(n_blocks + 1):
+        out[b] = b * rows // n_blocks
+    return out[:n_blocks + 1]
 
 
 @numba.njit(cache=True, inline="always")
@@ -696,8 +705,9 @@ coincidence_lists_serial, coincidence_lists_parallel = (specialise(_coincidence_
                                                         specialise(_coincidence_lists, True))
 #: pulses from which a tile's pulse phase runs on numba's threads.  Launching them costs 0.1-0.2 ms
 #: on this project's 2-core VM (an empty two-iteration prange: median 100 us back to back, 200 us
-#: after 10 ms idle; 2026-11-27), and serial was faster up to about 250,000 pulses (256x784, medians of 30 interleaved calls, 2026-11-27: 31k pulses
-#: 0.51 against 0.86 ms, 122k 2.48 against 3.24 ms, 242k 3.92 against 3.98 ms; 1.6 M: 1.6x faster).
+#: after 10 ms idle; 2026-11-27), and serial was faster up to about 250,000 pulses (256x784,
+#: medians of 30 interleaved calls, 2026-11-27: 31k pulses 0.51 against 0.86 ms, 122k 2.48
+#: against 3.24 ms, 242k 3.92 against 3.98 ms; 1.6 M pulses: 1.6x faster in parallel).
 PARALLEL_MIN_PULSES = 1 << 18
 BLOCKS_PER_THREAD = 8  # row blocks per thread of a parallel tile update (claimed dynamically)
 
@@ -832,7 +842,7 @@ class PulseJob:
             n_parts = min(numba.get_num_threads(), row_hi - row_lo)
             if parallel and n_parts > 1 and (row_lo, row_hi) == (0, self.rows):
                 n_blocks = min(self.rows, BLOCKS_PER_THREAD * n_parts)
-                bounds = np.arange(n_blocks + 1, dtype=np.int64) * self.rows // n_blocks
+                bounds = row_blocks(self.rows, n_blocks, np.empty(n_blocks + 1, np.int64))
                 specialise(_pulse_parts, True, MODEL=self.model)(*self.args, bounds, np.zeros(1, np.int64), n_parts)
             else:
                 specialise(_apply_coincidences, parallel, MODEL=self.model)(*self.args, row_lo, row_hi)

@@ -43,7 +43,7 @@ from numba.extending import intrinsic
 from xbarsim.devices.kernels import specialise
 from xbarsim.devices.models import G_MODEL
 
-from .kernels import _pulse_blocks, _pulse_rows, atomic_fetch_add, atomic_load, coincidence_lists_serial
+from .kernels import _pulse_blocks, _pulse_rows, atomic_fetch_add, atomic_load, coincidence_lists_serial, row_blocks
 
 __all__ = ["Mailbox", "PulseHelper", "empty_mailbox", "helper_sync", "pulse_tile_shared"]
 
@@ -143,7 +143,8 @@ def pulse_tile_shared(layer, w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_mi
     ``ctl[MIN_PULSES]`` pulses) the caller pulses every row itself; otherwise the
     caller and the helper take the tile's row blocks one by one.  It returns once
     every block is taken, possibly while the helper is still pulsing its last
-    one: :func:`helper_sync` waits for it.  Bit-identical to the serial update whether or not the tile is split.
+    one: :func:`helper_sync` waits for it.  Bit-identical to the serial update
+    whether or not the tile is split.
     """
     batch, cols = x.shape
     rows = d.shape[1]
@@ -174,13 +175,12 @@ def pulse_tile_shared(layer, w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_mi
             box.slot_col[s, q] = slot_col[s, q]
     ctl[N], ctl[COLS], ctl[ROWS], ctl[STEP0], ctl[OFFSET] = batch, cols, rows, step0, stream_offset
     nb = min(rows, HELPER_BLOCKS)
-    for b in range(nb + 1):
-        box.bounds[b] = b * rows // nb
+    bounds = row_blocks(rows, nb, box.bounds)
     ctl[R0], ctl[C0], ctl[N_BLOCKS], ctl[LAYER], ctl[SEED] = r0, c0, nb, layer, seed
     ctl[CLAIM] = 0
     atomic_fetch_add(ctl, POST, 1)
     _pulse_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                  counts, r0, c0, box.bounds[:nb + 1], ctl[CLAIM:CLAIM + 1], model)
+                  counts, r0, c0, bounds, ctl[CLAIM:CLAIM + 1], model)
     return n
 
 

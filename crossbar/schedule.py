@@ -70,7 +70,7 @@ class _Tile:
         self.lock = threading.Lock()
         rows = args.d.shape[1]
         blocks = max(1, min(rows, round(expected_pulses / BLOCK_PULSES)))
-        self.bounds = np.array([rows * b // blocks for b in range(blocks + 1)], dtype=np.int64)
+        self.bounds = kernels.row_blocks(rows, blocks, np.empty(blocks + 1, dtype=np.int64))
         self.claimed = np.zeros(1, dtype=np.int64)  # blocks taken, advanced atomically by the kernel
 
     def open(self) -> bool:
