@@ -17,11 +17,16 @@ source.  The model is first-order, in the style of NeuroSim and ISAAC:
 .. math::
 
     E = \sum_c n_c\,e_c, \qquad
-    T = s_{read}\,t_{read} + s_{prog}\,(t_{pulse} + t_{read}) + s_{dig}\,t_{dig}, \qquad
+    T = s_{read}\,t_{read} + s_{prog}\,g\,v\,(t_{pulse} + t_{read}) + s_{dig}\,t_{dig}, \qquad
     A = \sum_u N_u\,a_u, \qquad \mathrm{EDP} = E\,T,
 
 with ``n_c`` operations of kind ``c`` at energy ``e_c`` each, ``s`` the
-sequential steps of each kind, and ``N_u`` units of area ``a_u``.  ADC energy and
+sequential steps of each kind (``s_prog``: programmed array rows), ``N_u`` units
+of area ``a_u``, ``v`` program-and-verify iterations per cell, and ``g`` the cells
+of a row written one after another: ``g = cols`` when every 1T1R cell is
+programmed on its own (``programming = "cell"``, the default [Farias]), ``g = 1``
+when a row's cells are pulsed at once (``"row"``, NeuroSim's row-by-row update
+[NeuroSim]).  Programming energy does not depend on ``g``.  ADC energy and
 area scale as ``2^bits`` from a reference design (Walden figure of merit: energy
 per conversion step is constant, Murmann's ADC survey); a 1-bit sense amplifier
 is that scaling at one bit (a clocked comparator).  ``cycles`` is ``T`` in units
@@ -46,19 +51,26 @@ References
   Nanotechnology 23, 2012: program-and-verify, tens of pulse/read iterations.
 * [NeuroSim] P.-Y. Chen, X. Peng, S. Yu, "NeuroSim: A circuit-level macro model
   for benchmarking neuro-inspired architectures", IEEE TCAD 37(12), 2018:
-  row-by-row programming of an array (one row's cells in parallel).
+  row-by-row writes of an array (one row's cells in parallel), its model of the
+  open-loop weight-update pulses of on-chip training.
+* [Farias] M. Farias, H. T. Kung, "Efficient reprogramming of memristive
+  crossbars for DNNs: weight sorting and bit stucking", arXiv 2410.21730, 2024:
+  in conventional 1T1R crossbars each memristor is programmed individually, its
+  transistor isolating the target cell (their refs. 8-14).
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 
-from xbarsim.devices.validation import Serialisable, require_number
+from xbarsim.devices.validation import Serialisable, require_choice, require_number
 
-__all__ = ["HardwareParams", "OpCounts", "Inventory", "CostReport", "estimate", "adc_bits_for_rows"]
+__all__ = ["PROGRAMMING", "HardwareParams", "OpCounts", "Inventory", "CostReport", "estimate", "adc_bits_for_rows"]
 
 PJ = 1e-12
 UM2_PER_MM2 = 1e6
+#: programming granularities of :attr:`HardwareParams.programming`
+PROGRAMMING = ("cell", "row")
 
 
 @dataclass(frozen=True)
@@ -102,14 +114,25 @@ class HardwareParams(Serialisable):
     write_energy_pj: float = 1.0
     #: program-and-verify iterations per cell (pulse + verify read each) [Alibart: tens]
     verify_iterations: int = 10
+    #: programming granularity: "cell" = the cells of a row one after another, each isolated by its
+    #: transistor [Farias]; "row" = a row's cells pulsed at once [NeuroSim's training updates]
+    programming: str = "cell"
 
     def __post_init__(self) -> None:
         o = "HardwareParams"
-        for name in ("array_rows", "array_cols", "adc_ref_bits", "verify_iterations"):
+        integers = ("array_rows", "array_cols", "adc_ref_bits", "verify_iterations")
+        for name in integers:
             require_number(o, name, getattr(self, name), 1, None, integer=True)
+        require_choice(o, "programming", self.programming, PROGRAMMING)
         for f in dataclasses.fields(self):
-            if f.name not in ("array_rows", "array_cols", "adc_ref_bits", "verify_iterations"):
+            if f.name not in integers and f.name != "programming":
                 require_number(o, f.name, getattr(self, f.name), 0.0, None, lo_open=True)
+
+    @property
+    def row_program_s(self) -> float:
+        """Time to program one array row [s]: ``g v (t_pulse + t_read)``, ``g = cols`` cell by cell, 1 row-parallel."""
+        g = self.array_cols if self.programming == "cell" else 1
+        return g * self.verify_iterations * (self.write_pulse_s + self.read_latency_s)
 
     def adc_energy_pj(self, bits: int) -> float:
         """Energy of one ``bits``-bit conversion [pJ]: ``E_ref 2^(bits - bits_ref)`` (Walden scaling)."""
@@ -152,7 +175,7 @@ class OpCounts:
     digital_macs: int = 0
     cells_programmed: int = 0           # cells written (each by program-and-verify)
     read_steps: int = 0                 # sequential array-read cycles
-    program_steps: int = 0              # sequential row-programming steps (x verify iterations)
+    program_steps: int = 0              # sequential array rows programmed (each HardwareParams.row_program_s)
     digital_steps: int = 0              # sequential digital cycles
 
     def __add__(self, other: "OpCounts") -> "OpCounts":
@@ -245,7 +268,7 @@ def estimate(counts: OpCounts, inventory: Inventory | None = None,
         "programming": c.cells_programmed * hw.verify_iterations * (hw.write_energy_pj + hw.cell_read_energy_pj),
     }
     latency = (c.read_steps * hw.read_latency_s
-               + c.program_steps * hw.verify_iterations * (hw.write_pulse_s + hw.read_latency_s)
+               + c.program_steps * hw.row_program_s
                + c.digital_steps * hw.digital_cycle_s)
     area_um2 = {
         "arrays": inv.n_arrays * hw.array_area_um2,

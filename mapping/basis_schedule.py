@@ -241,8 +241,8 @@ def schedule_op_counts(schedule: Schedule, hw, adc_bits: int, mac_units: int, ad
     the schedule; the digital work always comes from the schedule.  Critical path:
     layers run one after another; inside a layer the arrays work in parallel, so
     the layer's array time is that of its busiest array,
-    :math:`\max_a (n^{read}_a t_{read} + n^{prog}_a\,\mathrm{rows}\,v\,(t_{pulse}+t_{read}))`
-    (an array is programmed row by row, one row's cells at once [NeuroSim]), whose
+    :math:`\max_a (n^{read}_a t_{read} + n^{prog}_a\,\mathrm{rows}\,t_{row})` with
+    ``t_row = hw.row_program_s`` (a row's cells one by one, or at once: ``hw.programming``), whose
     reads and programmed rows become ``read_steps`` and ``program_steps``.  The
     digital MACs (``mac_units`` per digital cycle) and partial-sum adds
     (``adder_units``) of a layer follow its reads: ``ceil(macs / mac_units) +
@@ -252,7 +252,7 @@ def schedule_op_counts(schedule: Schedule, hw, adc_bits: int, mac_units: int, ad
     from xbarsim.crossbar.costs import OpCounts
 
     ops = {"inference": schedule.inference, "setup": schedule.setup}[part]
-    t_prog_row = hw.verify_iterations * (hw.write_pulse_s + hw.read_latency_s)
+    t_prog_row = hw.row_program_s
     read_steps = program_steps = digital_steps = 0
     layer_ops: dict = {}
     order: list = []

@@ -107,7 +107,7 @@ def test_basisn_schedule_counts_a_hand_computed_two_layer_case():
 
 
 def test_cost_model_on_the_hand_computed_two_layer_case():
-    hw = HardwareParams(array_rows=4, array_cols=8)
+    hw = HardwareParams(array_rows=4, array_cols=8, programming="row")
     # Conventional, K = 2, LRU: the steady inference programs a0,a2 into one array and a1,a3 into the
     # other (2 programs of 4 rows and 8 reads each), then b0 (4 rows, 1 read); a's partial sums: 24 adds.
     conv = schedule_op_counts(conventional_schedule(TWO_LAYERS, 2, 4, 8), hw, adc_bits=9, mac_units=8,
@@ -119,6 +119,12 @@ def test_cost_model_on_the_hand_computed_two_layer_case():
     assert rep.latency_s == pytest.approx(9 * hw.read_latency_s + 12 * t_row + 3 * hw.digital_cycle_s)
     assert rep.energy_j["programming"] == pytest.approx(
         160 * hw.verify_iterations * (hw.write_energy_pj + hw.cell_read_energy_pj) * 1e-12)
+    # cell-serial programming: the same steps, each row's 8 cells one after another
+    cell = hw.replace(programming="cell")
+    conv_cell = schedule_op_counts(conventional_schedule(TWO_LAYERS, 2, 4, 8), cell, 9, 8, 8)
+    assert conv_cell == conv
+    assert estimate(conv_cell, None, cell).latency_s == pytest.approx(
+        9 * hw.read_latency_s + 12 * 8 * t_row + 3 * hw.digital_cycle_s)
     assert rep.energy_j["adc"] == pytest.approx(68 * hw.adc_energy_pj(9) * 1e-12)
     # BasisN, K = 2 (one group of 4 bases per array): a reads 8 segments on each array, b one;
     # coefficient MACs 8*8*6 + 1*8*3 = 408 on 8 MAC units: 48 + 3 digital steps; nothing programmed.

@@ -26,7 +26,7 @@ def _cases(hw, k):
 
 
 def test_closed_form_k1_ratio_equals_a_hand_computation_and_the_schedules():
-    hw = preset_hardware(R)
+    hw = preset_hardware(R, "row")
     tau = hw.digital_cycle_s / hw.read_latency_s          # 1/120
     step = 10 * (100e-9 + 100e-9) / 100e-9                # 20 read cycles per programmed row
     # reprogramming: reads 6*4 + 2*1, 8 blocks x 4 rows programmed, partial-sum adds ceil(48/4) + ceil(3/4)
@@ -40,6 +40,7 @@ def test_closed_form_k1_ratio_equals_a_hand_computation_and_the_schedules():
     t_rep_cell = 6 * (4 + 16 * step) + 2 * (1 + 16 * step) + 13 * tau
     assert cycles_ratio_k1(TWO_LAYERS, M, R, hw, "cell") == pytest.approx(t_b / t_rep_cell, rel=1e-12)
     assert ratios(basis, conv, hw, "cell")["cycles"] == pytest.approx(t_b / t_rep_cell, rel=1e-12)
+    assert cycles_ratio_k1(TWO_LAYERS, M, R, preset_hardware(R)) == pytest.approx(t_b / t_rep_cell, rel=1e-12)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
@@ -54,12 +55,14 @@ def test_stored_op_counts_recost_like_a_fresh_schedule_under_other_write_figures
         assert stored.total_energy_j == pytest.approx(fresh.total_energy_j, rel=1e-12)
 
 
-def test_break_even_verify_iterations_solve_the_affine_cycles_and_the_quadratic_edp():
-    hw = preset_hardware(R)
+@pytest.mark.parametrize("programming,steps", [("row", 32), ("cell", 32 * R)])
+def test_break_even_verify_iterations_solve_the_affine_cycles_and_the_quadratic_edp(programming, steps):
+    hw = preset_hardware(R, programming)
     basis, conv = _cases(hw, 1)
     tau = hw.digital_cycle_s / hw.read_latency_s
-    # reprogramming in read cycles: 26 + 13 tau + 32 rows x v x 2 (pulse + verify read); BasisN 14 + 78 tau
-    v_cycles = ((14 + 78 * tau) / 0.01 - (26 + 13 * tau)) / 64
+    # reprogramming in read cycles: 26 + 13 tau + (32 rows or 128 cells) x v x 2 (pulse + verify read);
+    # BasisN 14 + 78 tau
+    v_cycles = ((14 + 78 * tau) / 0.01 - (26 + 13 * tau)) / (2 * steps)
     assert break_even_iterations(basis, conv, hw, metric="cycles") == pytest.approx(v_cycles, rel=1e-9)
     for metric in ("cycles", "edp"):
         v = break_even_iterations(basis, conv, hw, metric=metric)
@@ -76,4 +79,21 @@ def test_preset_hardware_equals_the_shared_defaults_but_for_the_array():
     base, hw = HardwareParams(), preset_hardware(32)
     changed = {k for k, v in hw.to_dict().items() if base.to_dict()[k] != v}
     assert changed == {"array_rows", "array_cols", "array_area_um2"}
+    assert hw.programming == "cell" and preset_hardware(32, "row").programming == "row"
     assert hw.array_area_um2 == pytest.approx(base.array_area_um2 / 16)
+
+
+def test_paper_scale_check_runs_resnet18_through_the_schedules_as_the_closed_form_says():
+    from xbarsim.experiments.repro.basisn import paper_scale_check
+    from xbarsim.experiments.repro.basisn_hardware import resnet18_imagenet
+    layers = resnet18_imagenet()
+    # torchvision's ResNet-18 has 11,689,512 parameters: less 9,600 BatchNorm and 1,000 fc biases
+    assert sum(s.out_features * s.fan_in for s in layers) == 11_689_512 - 9_600 - 1_000
+    rows = {r["programming"]: r for r in paper_scale_check(main_bases=16, array_size=32, adc_bits=9)}
+    assert set(rows) == {"cell", "row"}
+    for prog, r in rows.items():
+        assert r["K"] == 1 and r["n_bases"] == 64 and r["weights_over_capacity"] > 700
+        closed = cycles_ratio_k1(layers, 64, 128, preset_hardware(128, prog))
+        assert r["cycles_ratio"] == pytest.approx(closed, rel=1e-3)
+    # one row's 128 cells one after another: the writes dominate, so the ratio falls about 128-fold
+    assert 50 < rows["row"]["cycles_ratio"] / rows["cell"]["cycles_ratio"] < 128

@@ -44,9 +44,14 @@ def test_hand_computed_two_layer_case():
     assert e["adc"] == pytest.approx((4 * 8.0 + 2 * 4.0) * 1e-12)
     assert e["digital_add"] == pytest.approx(4e-12)
     assert e["programming"] == pytest.approx(8 * 2 * (3.0 + 1.0) * 1e-12)
-    latency = 2 * 1e-7 + 4 * 2 * (4e-7 + 1e-7) + 1 * 1e-9
+    # cell-serial (the default): 4 rows x 2 cells, each 2 iterations of 400 ns pulse + 100 ns verify read
+    latency = 2 * 1e-7 + 4 * 2 * 2 * (4e-7 + 1e-7) + 1 * 1e-9
     assert r.latency_s == pytest.approx(latency) and r.cycles == pytest.approx(latency / 1e-7)
     assert r.edp == pytest.approx(r.total_energy_j * latency)
+    # row-parallel: a row's 2 cells at once; the energy is the same
+    row = estimate(c, None, hw.replace(programming="row"))
+    assert row.latency_s == pytest.approx(2 * 1e-7 + 4 * 2 * (4e-7 + 1e-7) + 1e-9)
+    assert row.energy_j == pytest.approx(r.energy_j)
     assert r.area_mm2["adc"] == pytest.approx((4 * 80.0 + 2 * 40.0) * 1e-6)
     assert r.total_area_mm2 == pytest.approx((3 * 5.0 + 400.0 + 20.0) * 1e-6)
 
@@ -68,4 +73,6 @@ def test_bad_parameter_names_the_field():
         HardwareParams(verify_iterations=0)
     with pytest.raises(ValueError, match=r"HardwareParams.write_energy_pj"):
         HardwareParams(write_energy_pj=-1.0)
+    with pytest.raises(ValueError, match=r"HardwareParams.programming.*cell.*row"):
+        HardwareParams(programming="column")
     assert HardwareParams.from_dict(HardwareParams().to_dict()) == HardwareParams()

@@ -45,7 +45,7 @@ def test_smoke_preset_writes_summary_with_claims_through_the_cli(tmp_path):
     k1 = vgg["closed_form_k1"]
     assert k1["cycles_ratio_closed_form"] == pytest.approx(k1["cycles_ratio_simulated"], rel=1e-3)
     hw = summary["hardware"]
-    preset = next(g for g in vgg["write_sensitivity"]["grid"] if g["programming"] == "row"
+    preset = next(g for g in vgg["write_sensitivity"]["grid"] if g["programming"] == hw["programming"]["value"]
                   and g["verify_iterations"] == hw["verify_iterations"]["value"]
                   and g["write_pulse_ns"] == pytest.approx(hw["write_pulse_s"]["value"] * 1e9))
     over = [r for r in rows if r["weights_over_capacity"] >= 10]

@@ -541,27 +541,28 @@ def write_sensitivity(rows: list, hw) -> dict:
     for prog in PROGRAMMING:
         for tp in WRITE_PULSES_S:
             for v in VERIFY_ITERATIONS:
-                h = hw.replace(write_pulse_s=tp, verify_iterations=v)
-                rs = [ratios(cs["basisn"], cs["reprog"], h, prog) for cs in cases]
+                h = hw.replace(write_pulse_s=tp, verify_iterations=v, programming=prog)
+                rs = [ratios(cs["basisn"], cs["reprog"], h) for cs in cases]
                 grid.append({"programming": prog, "write_pulse_ns": round(tp * 1e9, 3), "verify_iterations": v,
                              "step_us": _r(v * (tp + h.read_latency_s) * 1e6),
                              "cycles_ratio": _r(max(r["cycles"] for r in rs)),
                              "edp_ratio": _r(max(r["edp"] for r in rs))})
-            h = hw.replace(write_pulse_s=tp)
+            h = hw.replace(write_pulse_s=tp, programming=prog)
             need[f"{prog}, {round(tp * 1e9)} ns"] = {
-                m: _r(max(break_even_iterations(cs["basisn"], cs["reprog"], h, prog, 0.01, m) for cs in cases))
+                m: _r(max(break_even_iterations(cs["basisn"], cs["reprog"], h, None, 0.01, m) for cs in cases))
                 for m in ("cycles", "edp")}
     return {"grid": grid, "verify_iterations_for_1_percent": need}
 
 
 def array_size_sensitivity(layers_json: str, main_bases: int, array_size: int, adc_bits: int,
-                           sizes=ARRAY_SIZES, over_capacity=ARRAY_SIZE_OVER_CAPACITY) -> list:
+                           sizes=ARRAY_SIZES, over_capacity=ARRAY_SIZE_OVER_CAPACITY,
+                           programming: str = "cell") -> list:
     """Worst BasisN/reprogramming ratios (>= 10x over capacity) for other array sizes, from the schedules.
 
     Not simulated: the explicit schedules of :mod:`xbarsim.mapping.basis_schedule`
     (whose counts the simulated counters match at the preset's size) on the stored
     layer shapes, with ``M = main_bases R / array_size`` bases (the same fraction of
-    the segment) and the preset's other figures.
+    the segment) and the preset's other figures, programmed ``programming``.
     """
     from xbarsim.crossbar.costs import estimate
     from xbarsim.experiments.repro.basisn_hardware import preset_hardware
@@ -571,7 +572,7 @@ def array_size_sensitivity(layers_json: str, main_bases: int, array_size: int, a
     n_weights = sum(s.out_features * s.fan_in for s in shapes)
     out = []
     for r in sizes:
-        hw, m = preset_hardware(r), max(1, main_bases * r // array_size)
+        hw, m = preset_hardware(r, programming), max(1, main_bases * r // array_size)
         n_blocks = len(conventional_schedule(shapes, 10 ** 9, r, r).setup)
         worst = None
         for k in k_values(n_weights, n_blocks, r, list(over_capacity)):
@@ -582,7 +583,8 @@ def array_size_sensitivity(layers_json: str, main_bases: int, array_size: int, a
                           basisn_schedule(shapes, m, r, k, r, replicas=max(1, k // math.ceil(m / r)))):
                 ops = schedule_op_counts(sched, hw, adc_bits, k * r, k * r)
                 reps.append(estimate(ops, schedule_inventory(sched, adc_bits, k * r, k * r), hw))
-            row = {"array_size": r, "n_bases": m, "K": k, "weights_over_capacity": _r(n_weights / (k * r * r)),
+            row = {"array_size": r, "programming": programming, "n_bases": m, "K": k,
+                   "weights_over_capacity": _r(n_weights / (k * r * r)),
                    "cycles_ratio": _r(reps[1].cycles / reps[0].cycles), "edp_ratio": _r(reps[1].edp / reps[0].edp)}
             worst = row if worst is None or row["cycles_ratio"] > worst["cycles_ratio"] else worst
         out.append(worst or {"array_size": r, "n_bases": m, "K": None,
@@ -590,9 +592,21 @@ def array_size_sensitivity(layers_json: str, main_bases: int, array_size: int, a
     return out
 
 
+def paper_scale_check(main_bases: int, array_size: int, adc_bits: int) -> list:
+    """Worst BasisN/reprogramming ratios of ResNet-18 on ImageNet (weights >= 10x capacity, 128 x 128
+    arrays), per programming granularity, from the schedules (layer shapes only: nothing trained
+    or simulated).  It shows which write figures the paper's < 1 % on ImageNet networks implies."""
+    from xbarsim.crossbar.costs import PROGRAMMING
+    from xbarsim.experiments.repro.basisn_hardware import resnet18_imagenet
+    shapes = json.dumps([dataclasses.asdict(s) for s in resnet18_imagenet()])
+    return [dict(array_size_sensitivity(shapes, main_bases, array_size, adc_bits, sizes=(128,),
+                                        over_capacity=(10, 100), programming=prog)[0],
+                 network="ResNet-18, ImageNet 224x224") for prog in PROGRAMMING]
+
+
 def _hardware_table(hw) -> dict:
     from xbarsim.experiments.repro.basisn_hardware import HARDWARE_SOURCES
-    d = dict(hw.to_dict(), programming="row")
+    d = hw.to_dict()
     return {k: {"value": d[k], "source": src} for k, src in HARDWARE_SOURCES.items()}
 
 
@@ -677,14 +691,18 @@ def summarize(h5_path) -> dict:
                            "value": float(sum(not (c["reprog_counters_agree"] and c["fit_counters_agree"]
                                                    and c["basisn_counters_agree"]) for c in e["cost"])),
                            "op": "<=", "target": 0.0})
-    return {"dataset": "fashion-mnist", "models": tables, "hardware": hardware,
+    first = next((e["params"] for e in res.values()), None)
+    paper_scale = (paper_scale_check(first["main_bases"], first["array_size"], _adc_bits(_io(first)))
+                   if first is not None and hardware is not None else None)
+    return {"dataset": "fashion-mnist", "models": tables, "hardware": hardware, "paper_scale_check": paper_scale,
             "tables_keys": "models[model].cost_vs_arrays[i].cycles[case]: per inference (batch 1), "
                            "case in reprogramming / fit (conventional, weights resident) / basisn; "
                            "cost_breakdown: cycles and energy per component; write_sensitivity: worst ratio "
                            "over the K with weights >= 10x on-chip capacity against the write pulse, verify "
                            "iterations and programming granularity (re-costed from the stored op counts), and the "
                            "verify iterations needed for 1 %; array_size_sensitivity: from the schedules, "
-                           "not simulated",
+                           "not simulated; paper_scale_check: ResNet-18/ImageNet layer shapes through the "
+                           "schedules under cell-serial and row-parallel programming",
             "claims": claims}
 
 
@@ -769,13 +787,13 @@ def _draw_write_sensitivity(res: dict, models: list, figures_dir: Path, plt) -> 
     for j, (model, hw, grid) in enumerate(panels):
         for i, (metric, label) in enumerate((("cycles_ratio", "cycles"), ("edp_ratio", "EDP"))):
             ax = axes[i][j]
-            for prog, ls in (("row", "-"), ("cell", "--")):
+            for prog, ls in (("cell", "-"), ("row", "--")):
                 for tp, color in colors.items():
                     pts = [g for g in grid if g["programming"] == prog and g["write_pulse_ns"] == tp]
                     ax.loglog([g["verify_iterations"] for g in pts], [100 * g[metric] for g in pts], ls,
                               marker="o", ms=3, color=color,
                               label=f"{'row-parallel' if prog == 'row' else 'cell-serial'}, {tp:g} ns pulse")
-            preset = next(g for g in grid if g["programming"] == "row" and g["verify_iterations"] ==
+            preset = next(g for g in grid if g["programming"] == hw.programming and g["verify_iterations"] ==
                           hw.verify_iterations and g["write_pulse_ns"] == round(hw.write_pulse_s * 1e9, 3))
             ax.plot([preset["verify_iterations"]], [100 * preset[metric]], "k*", ms=12, label="preset")
             ax.axhline(1.0, color="tab:red", lw=1, ls=":", label="paper: 1 %")

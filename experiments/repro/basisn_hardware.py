@@ -82,14 +82,12 @@ import json
 import math
 from typing import Sequence
 
-from xbarsim.crossbar.costs import CostReport, HardwareParams, Inventory, OpCounts, estimate
+from xbarsim.crossbar.costs import PROGRAMMING, CostReport, HardwareParams, Inventory, OpCounts, estimate
 
 __all__ = ["PROGRAMMING", "WRITE_PULSES_S", "VERIFY_ITERATIONS", "HARDWARE_SOURCES", "preset_hardware",
-           "ops_to_json", "ops_from_json", "inventory_to_json", "inventory_from_json", "with_programming",
-           "recost", "ratios", "break_even_iterations", "cycles_ratio_k1"]
+           "ops_to_json", "ops_from_json", "inventory_to_json", "inventory_from_json",
+           "recost", "ratios", "break_even_iterations", "cycles_ratio_k1", "resnet18_imagenet"]
 
-#: how the cells of an array are written: "row" = a row's cells at once (NeuroSim), "cell" = one by one
-PROGRAMMING = ("row", "cell")
 #: write pulse widths of the sensitivity sweep [s]: MNSIM 2.0 (10 ns), DNN+NeuroSim V2.1 (50 ns), Wong/preset (100 ns)
 WRITE_PULSES_S = (10e-9, 50e-9, 100e-9)
 #: program-and-verify iterations of the sensitivity sweep: 1 (no verify) .. 100 (Alibart-style fine tuning)
@@ -105,8 +103,9 @@ HARDWARE_SOURCES = {
                      "writePulseWidth 50 ns, MNSIM 2.0 Write_Latency 10 ns)",
     "verify_iterations": "Alibart et al., Nanotechnology 2012: program-and-verify iterations to tune a cell "
                          "(NeuroSim open-loop updates: up to 32 pulses per polarity)",
-    "programming": "row-parallel: NeuroSim GetWriteUpdateEstimation (row by row, pulses per row = slowest cell); "
-                   "cell-serial 1T1R programming (arXiv 2410.21730) would multiply the write time by the columns",
+    "programming": "cell-serial: conventional 1T1R programming writes each cell on its own (Farias & Kung, "
+                   "arXiv 2410.21730, and its refs 8-14); row-parallel (NeuroSim's on-chip-training update, "
+                   "row by row) divides the write time by the columns: write_sensitivity shows it",
     "write_energy_pj": "Wong et al. 2012: pJ-scale switching energy per pulse",
     "adc_ref_energy_pj": "ISAAC 8-bit SAR ADC, 16 mW at 1.28 GS/s, scaled 2^(bits-8) (Walden/Murmann)",
     "digital_mac_energy_pj": "Horowitz ISSCC 2014: 8-bit multiply 0.2 pJ + 32-bit add 0.1 pJ",
@@ -114,14 +113,16 @@ HARDWARE_SOURCES = {
 }
 
 
-def preset_hardware(array_size: int) -> HardwareParams:
+def preset_hardware(array_size: int, programming: str = "cell") -> HardwareParams:
     """The preset's :class:`HardwareParams`, every figure the ratio depends on named (module docstring).
 
     The values equal the shared defaults of :mod:`xbarsim.crossbar.costs` except the
-    array size (and its area, scaled from ISAAC's 128 x 128 array by cell count).
+    array size (and its area, scaled from ISAAC's 128 x 128 array by cell count);
+    ``programming="row"`` gives the row-parallel variant of the sensitivity study.
     """
     a = int(array_size)
     return HardwareParams(
+        programming=programming,
         array_rows=a, array_cols=a,
         array_area_um2=25.0 * a * a / (128 * 128),   # ISAAC: 25 um^2 per 128 x 128 array
         read_latency_s=100e-9,                        # ISAAC read cycle (also the verify read)
@@ -164,32 +165,25 @@ def inventory_from_json(text: str) -> Inventory:
     return _from_json(Inventory, text, "n_adcs")
 
 
-def with_programming(ops: OpCounts, programming: str, array_cols: int) -> OpCounts:
-    """``ops`` with row-parallel programming steps (as stored) turned into ``programming`` steps.
+def recost(ops: OpCounts, inventory: Inventory | None, hw: HardwareParams,
+           programming: str | None = None) -> CostReport:
+    """:func:`xbarsim.crossbar.costs.estimate` of stored op counts under other hardware figures.
 
-    ``"row"``: unchanged; ``"cell"``: each row step becomes ``array_cols`` sequential
-    cell steps (``program_steps x array_cols``).
+    The stored ``program_steps`` are programmed rows, so any
+    :attr:`~xbarsim.crossbar.costs.HardwareParams.programming` applies to them;
+    ``programming`` (``"cell"`` or ``"row"``) overrides ``hw``'s.
     """
-    if programming not in PROGRAMMING:
-        raise ValueError(f"programming = {programming!r} must be one of {PROGRAMMING}")
-    if programming == "row":
-        return ops
-    return dataclasses.replace(ops, program_steps=ops.program_steps * int(array_cols))
+    return estimate(ops, inventory, hw if programming is None else hw.replace(programming=programming))
 
 
-def recost(ops: OpCounts, inventory: Inventory | None, hw: HardwareParams, programming: str = "row") -> CostReport:
-    """:func:`xbarsim.crossbar.costs.estimate` of stored op counts under other hardware figures."""
-    return estimate(with_programming(ops, programming, hw.array_cols), inventory, hw)
-
-
-def ratios(basisn: tuple, reprog: tuple, hw: HardwareParams, programming: str = "row") -> dict:
+def ratios(basisn: tuple, reprog: tuple, hw: HardwareParams, programming: str | None = None) -> dict:
     """``{"cycles", "energy", "edp"}``: BasisN over reprogramming; ``basisn``/``reprog`` are (ops, inventory)."""
     b = recost(basisn[0], basisn[1], hw, programming)
     r = recost(reprog[0], reprog[1], hw, programming)
     return {"cycles": b.cycles / r.cycles, "energy": b.total_energy_j / r.total_energy_j, "edp": b.edp / r.edp}
 
 
-def break_even_iterations(basisn: tuple, reprog: tuple, hw: HardwareParams, programming: str = "row",
+def break_even_iterations(basisn: tuple, reprog: tuple, hw: HardwareParams, programming: str | None = None,
                           target: float = 0.01, metric: str = "cycles") -> float | None:
     r"""Smallest (real) number of verify iterations ``v`` with BasisN/reprogramming ``<= target``.
 
@@ -218,7 +212,7 @@ def break_even_iterations(basisn: tuple, reprog: tuple, hw: HardwareParams, prog
 
 
 def cycles_ratio_k1(layers: Sequence, n_bases: int, array_size: int, hw: HardwareParams,
-                    programming: str = "row") -> float:
+                    programming: str | None = None) -> float:
     """The closed form (module docstring) of BasisN/reprogramming cycles on ``K = 1`` array.
 
     ``layers``: :class:`xbarsim.mapping.basis_schedule.LayerShape` s; one MAC unit and one
@@ -226,7 +220,7 @@ def cycles_ratio_k1(layers: Sequence, n_bases: int, array_size: int, hw: Hardwar
     """
     r, m = int(array_size), int(n_bases)
     tau = hw.digital_cycle_s / hw.read_latency_s
-    g = 1 if programming == "row" else r
+    g = 1 if (programming or hw.programming) == "row" else r
     step = hw.verify_iterations * (hw.write_pulse_s + hw.read_latency_s) / hw.read_latency_s
     t_rep = t_b = 0.0
     for s in layers:
@@ -235,3 +229,17 @@ def cycles_ratio_k1(layers: Sequence, n_bases: int, array_size: int, hw: Hardwar
         t_rep += blocks * (s.positions + r * g * step) + tau * math.ceil(s.positions * s.out_features * (seg - 1) / r)
         t_b += s.positions * seg * math.ceil(m / r) + tau * math.ceil(s.positions * seg * m * s.out_features / r)
     return t_b / t_rep
+
+
+def resnet18_imagenet() -> list:
+    """ResNet-18's conv and linear layers at 224 x 224 (He et al., CVPR 2016, Table 1), as
+    :class:`~xbarsim.mapping.basis_schedule.LayerShape` s: a network of the paper's scale, for
+    the schedule-only check of which write figures its < 1 % implies (11.7 M weights)."""
+    from xbarsim.mapping.basis_schedule import LayerShape
+    layers = [LayerShape("conv1", 64, 3 * 7 * 7, 112 * 112)]
+    layers += [LayerShape(f"layer1.{i}", 64, 64 * 9, 56 * 56) for i in range(4)]
+    for stage, (c, side) in enumerate(((128, 28), (256, 14), (512, 7)), start=2):
+        p = side * side
+        layers += [LayerShape(f"layer{stage}.0", c, c // 2 * 9, p), LayerShape(f"layer{stage}.down", c, c // 2, p)]
+        layers += [LayerShape(f"layer{stage}.{i}", c, c * 9, p) for i in range(1, 4)]
+    return layers + [LayerShape("fc", 1000, 512, 1)]
