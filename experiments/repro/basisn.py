@@ -38,17 +38,22 @@ Reconstructed choices (not given by the paper; PAPERS.md section 3)
   of both networks' weights; segment length ``R`` = 32 word lines; one basis per
   bit line (32 bases per array).  NeuroSim and ISAAC use 128 x 128 (MNSIM 2.0
   256 x 256): 32 is a scaled-down chip for networks ~100x smaller than ImageNet
-  ones; the cycles ratio hardly depends on it (closed form in
-  :mod:`.basisn_hardware`; ``array_size_sensitivity`` in ``summary.json``, from
-  the schedules: 3.5-4.7 % at 32, 3.6-4.0 % at 128, K = 1).
+  ones; with cell-serial programming the cycles ratio falls about as ``1/R``, so 32
+  is the size least favourable to BasisN (``array_size_sensitivity`` in
+  ``summary.json``, from the schedules).
 * Hardware figures: :func:`.basisn_hardware.preset_hardware`, each named with its
   source (summary.json ``hardware``); equal to the
   :class:`~xbarsim.crossbar.costs.HardwareParams` defaults (ISAAC, Horowitz, Wong,
-  Alibart, NeuroSim) but for the array size and its area (ISAAC's 128 x 128 area
-  scaled by cell count).  Programming is row-parallel (NeuroSim: a row's cells
-  pulsed at once), ``v = 10`` program-and-verify iterations of a 100 ns pulse plus
-  a 100 ns verify read: 2 us per row, 64 us (640 read cycles) per 32 x 32 array.
-  ADC resolution from the periphery's ``out_res`` (9 bits).
+  Alibart, Farias & Kung) but for the array size and its area (ISAAC's 128 x 128
+  area scaled by cell count).  Programming is cell-serial (conventional 1T1R
+  program-and-verify: one cell at a time), ``v = 10`` iterations of a 100 ns pulse
+  plus a 100 ns verify read: 2 us per cell, 2 ms (20,480 read cycles) per 32 x 32
+  array.  Why cell-serial: ``paper_scale_check`` in ``summary.json`` runs
+  ResNet-18/ImageNet through the same schedules, which gives 9.7 % of
+  reprogramming with row-parallel writes (NeuroSim's training-update model) and
+  0.08 % cell-serial, so the paper's < 1 % on ImageNet networks implies cell-serial
+  writes (or about 100 row-parallel iterations).  Row-parallel stays in the
+  sensitivity study.  ADC resolution from the periphery's ``out_res`` (9 bits).
 * Models: VGG-style (``w = 16``: 16-32-64-64-128 channels, classifier
   1152-128-10; 282k weights) and ResNet-style (``w = 24``: stem + three basic
   blocks 24-48-96; 173k weights), BatchNorm kept digital (folded into the
@@ -82,13 +87,13 @@ Reconstructed choices (not given by the paper; PAPERS.md section 3)
 Presets and budget
 ------------------
 ``smoke``: width-4 networks, 256 training / 200 test images, one epoch, one
-``M``, two ``K``: seconds, for the tests.  ``paper``: the figures, 25 points;
-it took 1238 s (20.6 min) with ONE worker on the shared 2-core machine (load
-average 7-8 from other jobs), and 793 s (13.2 min) with 2 workers (load 5-7; the
-committed file, bit-identical accuracies and costs to the first run).  Cut
-from the paper's recipe to fit: datasets and network sizes, epochs (3 + 1
-instead of hundreds), a 20k training subset, crossbar accuracy on 2000 test
-images.
+``M``, two ``K``: seconds, for the tests.  ``paper``: the figures, 25 points.
+From scratch with 2 workers on the shared 2-core machine it took 242 s (4.0 min)
+on 2026-11-27 (load average about 1; the committed file), 793 s with load 5-7
+and 1238 s with ONE worker at load 7-8 on earlier days, with the same
+accuracies each time.  Cut from the paper's recipe to fit: datasets and network
+sizes, epochs (3 + 1 instead of hundreds), a 20k training subset, crossbar
+accuracy on 2000 test images.
 
 Findings (paper preset, committed in ``experiments/figures/basisn``)
 ------------------------------------------------------------------
@@ -100,26 +105,22 @@ Findings (paper preset, committed in ``experiments/figures/basisn``)
 * Writes: BasisN-style inference never programs a cell after the one-time setup
   (simulated counters, every K); conventional mapping with fewer arrays than
   blocks reprograms every block (280 / 191 array writes) on every inference.
-* Cycles and EDP: BasisN-style is 1.2-4.7 % of reprogramming in cycles and
-  0.6-3.0 % in EDP, i.e. the paper's < 1 % is MISSED where weights exceed
-  capacity >= 10x (worst: 3.5 % / 1.8 % VGG, 4.7 % / 3.0 % ResNet at K = 1).
+* Cycles and EDP where the weights exceed capacity >= 10x: BasisN-style is
+  0.08-0.16 % of reprogramming in cycles and 0.04-0.10 % in EDP (worst: 0.12 % /
+  0.06 % VGG, 0.16 % / 0.10 % ResNet at K = 1), so the paper's < 1 % holds.
   Breakdown (K = 1, read cycles): reprogramming = 10.7k (VGG) / 7.8k (ResNet)
-  array reads + 179k / 122k programming (280 / 191 array writes x 640); BasisN =
-  5.3k segment reads + 1.4k / 0.8k digital coefficient-MAC cycles.  The ratio is
-  (positions per written row) x (read cycle / row programming time)
-  (:mod:`.basisn_hardware`): these Fashion-MNIST layers have 1-784 positions per
-  kernel, and a row costs only 20 read cycles to program.  Energy: the 9-bit ADCs
-  dominate both sides, so where the weights exceed capacity BasisN uses 51 % (VGG)
-  / 64 % (ResNet) of reprogramming's energy, and the EDP ratio is that times the
+  array reads + 5.73M / 3.91M programming (280 / 191 array writes x 20,480);
+  BasisN = 5.3k segment reads + 1.4k / 0.8k digital coefficient-MAC cycles.
+  Energy: the 9-bit ADCs dominate both sides, so BasisN uses 51 % (VGG) / 64 %
+  (ResNet) of reprogramming's energy, and the EDP ratio is that times the
   cycles ratio.
-* Sensitivity (``write_sensitivity``, ``fig_write_sensitivity``; re-costed from
-  the stored op counts): with row-parallel programming the < 1 % needs >= 37
-  (VGG) / 50 (ResNet) verify iterations of 100 ns + 100 ns for cycles, >= 16 / 24
-  for EDP (NeuroSim's 50 ns pulse: 49 / 66 and 20 / 29); with cell-serial
-  programming (1T1R cells written one at a time) 2 iterations suffice and the
-  preset's 10 give 0.12 % / 0.16 % cycles.  So the paper's figure holds for
-  cell-by-cell program-and-verify or tens of iterations per row, not for the
-  preset's row-parallel 10.
+* The claim rests on the programming granularity
+  (``write_sensitivity``, ``fig_write_sensitivity``; re-costed from the stored op
+  counts).  Row-parallel, with the preset's other figures, the ratios are 2.3-4.7 %
+  (cycles) and 1.2-3.0 % (EDP), and < 1 % needs >= 37 (VGG) / 50 (ResNet) verify
+  iterations of 100 ns + 100 ns for cycles, >= 16 / 24 for EDP.  Cell-serial,
+  2 iterations suffice.  ResNet-18/ImageNet (``paper_scale_check``) gives 9.7 %
+  row-parallel and 0.08 % cell-serial, which is why the preset is cell-serial.
 """
 from __future__ import annotations
 

@@ -26,12 +26,21 @@ with ``g = 1`` when a row's cells are programmed at once (row-parallel, NeuroSim
     \frac{T_B}{T_{rep}} \approx \frac{\sum_l P_l S_l (1 + \tau M C_l / R)}{\sum_l C_l S_l}
     \cdot \frac{t_r}{g\,v\,(t_p + t_r)},
 
-i.e. (positions per written row) x (read cycle / row programming time).  ``R`` drops
-out to first order (BasisN reads and conventional writes both scale as ``1/R``): the
-array size is not what sets the ratio; the positions per weight and the programming
-time are.  Energy: ``E_rep = E_0 + N_cells v (e_w + e_r)`` against ``E_B`` (reads,
-conversions, coefficient MACs), so the EDP ratio is the cycles ratio times
-``E_B / E_rep`` (0.5-0.85 here: the ADCs dominate both).
+i.e. (positions per written row) x (read cycle / row programming time).  Row-parallel
+(``g = 1``), ``R`` drops out to first order (BasisN reads and conventional writes both
+scale as ``1/R``); cell-serial (``g = R``) the ratio falls as ``1/R``.  Energy:
+``E_rep = E_0 + N_cells v (e_w + e_r)`` against ``E_B`` (reads, conversions, coefficient
+MACs), so the EDP ratio is the cycles ratio times ``E_B / E_rep`` (0.5-0.85 here: the
+ADCs dominate both).
+
+Which write figures the paper's claim implies.  Its < 1 % is for DenseNets and ResNets
+on ImageNet and CIFAR-100.  ResNet-18 at 224 x 224 (:func:`resnet18_imagenet`, 11.7 M
+weights) on one 128 x 128 array with 64 bases and the preset's other figures gives, from
+the schedules, 9.7 % of reprogramming row-parallel and 0.08 % cell-serial
+(``paper_scale_check`` in ``summary.json``): ImageNet layers have even more positions per
+written row than these Fashion-MNIST ones.  Row-parallel writes would need 105
+iterations per row (60 for EDP) for the paper's figure.  So the reconstruction programs cells one at a
+time, which is also how conventional 1T1R arrays are written [Farias].
 
 :func:`recost` evaluates any :class:`~xbarsim.crossbar.costs.HardwareParams` on the
 op counts a cost point stored (its critical-path steps included), through
@@ -48,9 +57,9 @@ Hardware figures (:func:`preset_hardware`) and their literature range
   (``SimConfig.ini``: ``Xbar_Size = 256,256``), so 32 is small; it is kept so that the
   Fashion-MNIST networks (0.17-0.28 M weights, about 100x smaller than ImageNet
   networks) span the issue's range from "fits" to 1/100 of the weights on chip (with
-  128 x 128 arrays one array already holds 1/17 of VGG-style).  By the closed form the
-  ratio hardly depends on ``R``; ``summary.json`` shows it from the schedules
-  (``array_size_sensitivity``).
+  128 x 128 arrays one array already holds 1/17 of VGG-style).  Cell-serial, the ratio
+  falls about as ``1/R`` (closed form), so 32 is the side least favourable to BasisN;
+  ``summary.json`` shows it from the schedules (``array_size_sensitivity``).
 * Array read cycle ``t_r`` = 100 ns [ISAAC], used for the verify read too.  NeuroSim's
   read pulse is 10 ns (``readPulseWidth = 10e-9``), MNSIM 2.0's read 3.16 ns.
 * Write pulse ``t_p`` = 100 ns [Wong: RRAM switches in 10-100 ns]; DNN+NeuroSim V2.1
@@ -60,14 +69,16 @@ Hardware figures (:func:`preset_hardware`) and their literature range
   algorithm tunes a cell to 1 %, about 7 bits].  NeuroSim's open-loop update uses up to
   ``maxNumLevelLTP = maxNumLevelLTD = 32`` pulses per polarity (V2.1 ``Param.cpp``);
   write-verify without a verify read (``v = 1``) is the cheap limit.
-* Programming granularity: row-parallel (all cells of a row pulsed at once, each
-  pulse slot set by the slowest cell): NeuroSim's ``GetWriteUpdateEstimation``
-  ("update weight row-by-row", ``numSetWritePulse = MAX`` over the row).  Cell-serial
-  programming of 1T1R arrays ("each memristor is programmed individually, with the
-  transistor acting as a switch to isolate the target cell": "Efficient Reprogramming
-  of Memristive Crossbars for DNNs: Weight Sorting and Bit Stucking", arXiv 2410.21730,
-  and its refs [8-14]) multiplies the write time by the columns.  The preset keeps row-parallel:
-  the cheaper writes, i.e. the conservative side for BasisN.
+* Programming granularity: cell-serial, ``HardwareParams.programming = "cell"``.  In a
+  conventional 1T1R crossbar each cell is programmed on its own, its transistor isolating
+  it for the closed-loop tuning (Farias & Kung, "Efficient Reprogramming of Memristive
+  Crossbars for DNNs: Weight Sorting and Bit Stucking", arXiv 2410.21730, and its refs
+  8-14); the paper-scale check above shows the paper's claim needs it.  Row-parallel
+  writes (all cells of a row pulsed at once, each pulse slot set by the slowest cell:
+  NeuroSim's ``GetWriteUpdateEstimation``, "update weight row-by-row", its model of the
+  open-loop weight updates of on-chip training) divide the write time by the columns;
+  they are the other half of the sensitivity study.  Sessions before 2026-11-27 used
+  row-parallel as the preset and missed the paper's figure (2.3-4.7 % of reprogramming).
 * Write energy 1 pJ per cell per pulse [Wong: pJ scale]; ADC, DAC, digital MAC and
   cycle as in :class:`~xbarsim.crossbar.costs.HardwareParams` (ISAAC, Walden/Murmann,
   Horowitz).
