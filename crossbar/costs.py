@@ -56,7 +56,11 @@ References
 * [Farias] M. Farias, H. T. Kung, "Efficient reprogramming of memristive
   crossbars for DNNs: weight sorting and bit stucking", arXiv 2410.21730, 2024:
   in conventional 1T1R crossbars each memristor is programmed individually, its
-  transistor isolating the target cell (their refs. 8-14).
+  transistor isolating the target cell (their refs. 8-14).  So does the NeuRRAM
+  chip (W. Wan et al., Nature 608, 2022): its released control code
+  (github.com/weierwan/Neurram_48core, ``python/wupdate_control.py``,
+  ``program_array``) runs incremental-pulse write-verify on one (row, column)
+  cell after another.
 """
 from __future__ import annotations
 

@@ -73,7 +73,10 @@ Hardware figures (:func:`preset_hardware`) and their literature range
   conventional 1T1R crossbar each cell is programmed on its own, its transistor isolating
   it for the closed-loop tuning (Farias & Kung, "Efficient Reprogramming of Memristive
   Crossbars for DNNs: Weight Sorting and Bit Stucking", arXiv 2410.21730, and its refs
-  8-14); the paper-scale check above shows the paper's claim needs it.  Row-parallel
+  8-14); the NeuRRAM chip's released control code programs its cells that way, one
+  (row, column) write-verify loop after another (Wan et al., Nature 2022;
+  ``weierwan/Neurram_48core``, ``wupdate_control.program_array``); and the paper-scale
+  check above shows the paper's claim needs it.  Row-parallel
   writes (all cells of a row pulsed at once, each pulse slot set by the slowest cell:
   NeuroSim's ``GetWriteUpdateEstimation``, "update weight row-by-row", its model of the
   open-loop weight updates of on-chip training) divide the write time by the columns;
@@ -115,7 +118,8 @@ HARDWARE_SOURCES = {
     "verify_iterations": "Alibart et al., Nanotechnology 2012: program-and-verify iterations to tune a cell "
                          "(NeuroSim open-loop updates: up to 32 pulses per polarity)",
     "programming": "cell-serial: conventional 1T1R programming writes each cell on its own (Farias & Kung, "
-                   "arXiv 2410.21730, and its refs 8-14); row-parallel (NeuroSim's on-chip-training update, "
+                   "arXiv 2410.21730, and its refs 8-14; NeuRRAM, Wan et al. Nature 2022, whose control code "
+                   "runs write-verify one (row, column) cell at a time); row-parallel (NeuroSim's on-chip-training update, "
                    "row by row) divides the write time by the columns: write_sensitivity shows it",
     "write_energy_pj": "Wong et al. 2012: pJ-scale switching energy per pulse",
     "adc_ref_energy_pj": "ISAAC 8-bit SAR ADC, 16 mW at 1.28 GS/s, scaled 2^(bits-8) (Walden/Murmann)",
