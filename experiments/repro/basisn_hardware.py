@@ -119,8 +119,9 @@ HARDWARE_SOURCES = {
                          "(NeuroSim open-loop updates: up to 32 pulses per polarity)",
     "programming": "cell-serial: conventional 1T1R programming writes each cell on its own (Farias & Kung, "
                    "arXiv 2410.21730, and its refs 8-14; NeuRRAM, Wan et al. Nature 2022, whose control code "
-                   "runs write-verify one (row, column) cell at a time); row-parallel (NeuroSim's on-chip-training update, "
-                   "row by row) divides the write time by the columns: write_sensitivity shows it",
+                   "runs write-verify one (row, column) cell at a time); row-parallel (NeuroSim's "
+                   "on-chip-training update, row by row) divides the write time by the columns: "
+                   "write_sensitivity shows it",
     "write_energy_pj": "Wong et al. 2012: pJ-scale switching energy per pulse",
     "adc_ref_energy_pj": "ISAAC 8-bit SAR ADC, 16 mW at 1.28 GS/s, scaled 2^(bits-8) (Walden/Murmann)",
     "digital_mac_energy_pj": "Horowitz ISSCC 2014: 8-bit multiply 0.2 pJ + 32-bit add 0.1 pJ",
