@@ -88,8 +88,9 @@ class HardwareParams(Serialisable):
     cell_read_energy_pj: float = 0.3e-3 * 100e-9 / (128 * 128) / PJ
     #: array read (MVM) latency [s] [ISAAC: 100 ns]
     read_latency_s: float = 100e-9
-    #: array area [um^2] [ISAAC: 25 um^2 per 128 x 128 array]
-    array_area_um2: float = 25.0
+    #: crossbar area per cell [um^2] [ISAAC: 25 um^2 per 128 x 128 array]; an array's is
+    #: ``rows x cols`` of it (:attr:`array_area_um2`)
+    cell_area_um2: float = 25.0 / (128 * 128)
     #: 1-bit DAC (word-line driver) energy per conversion [pJ]: ISAAC's 3.9 uW x 100 ns
     dac_energy_pj: float = 3.9e-6 * 100e-9 / PJ
     #: 1-bit DAC area [um^2] [ISAAC: 0.00017 mm^2 / 1024 DACs]
@@ -131,6 +132,21 @@ class HardwareParams(Serialisable):
         for f in dataclasses.fields(self):
             if f.name not in integers and f.name != "programming":
                 require_number(o, f.name, getattr(self, f.name), 0.0, None, lo_open=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HardwareParams":
+        """As :meth:`Serialisable.from_dict`; a stored ``array_area_um2`` (files written before
+        the area became per cell) becomes ``cell_area_um2 = array_area_um2 / (rows x cols)``."""
+        if "array_area_um2" in d:
+            d = dict(d)
+            cells = d.get("array_rows", cls.array_rows) * d.get("array_cols", cls.array_cols)
+            d.setdefault("cell_area_um2", d.pop("array_area_um2") / cells)
+        return super().from_dict(d)
+
+    @property
+    def array_area_um2(self) -> float:
+        """Area of one ``rows x cols`` array [um^2]: ``rows cols a_cell``."""
+        return self.array_rows * self.array_cols * self.cell_area_um2
 
     @property
     def row_program_s(self) -> float:

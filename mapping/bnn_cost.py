@@ -71,10 +71,9 @@ def bnn_geometry(model: nn.Module, input_shape: tuple[int, ...]) -> list[BlockGe
 
 
 def hardware_for_rows(array_rows: int, hw: HardwareParams | None = None) -> HardwareParams:
-    """``hw`` with ``A x A`` arrays; the array area scales with the cell count from ISAAC's 128 x 128."""
+    """``hw`` with ``A x A`` arrays (their area follows from the per-cell area)."""
     hw = hw or HardwareParams()
-    scale = (array_rows * array_rows) / (hw.array_rows * hw.array_cols)
-    return hw.replace(array_rows=array_rows, array_cols=array_rows, array_area_um2=hw.array_area_um2 * scale)
+    return hw.replace(array_rows=array_rows, array_cols=array_rows)
 
 
 def _block_counts(g: BlockGeometry, A: int, mapping: str) -> tuple[OpCounts, Inventory]:

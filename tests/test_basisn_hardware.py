@@ -78,7 +78,7 @@ def test_break_even_verify_iterations_solve_the_affine_cycles_and_the_quadratic_
 def test_preset_hardware_equals_the_shared_defaults_but_for_the_array():
     base, hw = HardwareParams(), preset_hardware(32)
     changed = {k for k, v in hw.to_dict().items() if base.to_dict()[k] != v}
-    assert changed == {"array_rows", "array_cols", "array_area_um2"}
+    assert changed == {"array_rows", "array_cols"}
     assert hw.programming == "cell" and preset_hardware(32, "row").programming == "row"
     assert hw.array_area_um2 == pytest.approx(base.array_area_um2 / 16)
 

@@ -28,7 +28,7 @@ def test_hand_computed_two_layer_case():
     hw = HardwareParams(array_rows=4, array_cols=2, cell_read_energy_pj=1.0, dac_energy_pj=0.5,
                         adc_ref_bits=3, adc_ref_energy_pj=8.0, adc_ref_area_um2=80.0, digital_add_energy_pj=2.0,
                         digital_add_area_um2=10.0, write_energy_pj=3.0, verify_iterations=2,
-                        read_latency_s=1e-7, write_pulse_s=4e-7, digital_cycle_s=1e-9, array_area_um2=5.0)
+                        read_latency_s=1e-7, write_pulse_s=4e-7, digital_cycle_s=1e-9, cell_area_um2=0.625)
     # layer 1: two 4x2 arrays read once each (8 DAC conversions, 4 ADC conversions at 3 bits, 2 adds);
     # layer 2: one array read once (4 DAC, 2 conversions at 2 bits), reprogrammed before use (8 cells, 4 rows)
     l1 = OpCounts(mvm=2, cells_per_mvm=8, dac_conversions=8, adc_conversions={3: 4}, digital_adds=2,
@@ -66,6 +66,19 @@ def test_counts_come_from_a_simulated_array():
     assert c.cells_programmed == 30 and c.program_steps == 6  # row by row
     with pytest.raises(ValueError, match="adc_bits"):
         OpCounts.from_counters(arr.counters, 6, 5)
+
+
+def test_array_area_is_cells_times_the_cell_area_and_old_files_still_load():
+    hw = HardwareParams()
+    assert hw.array_area_um2 == pytest.approx(25.0)  # ISAAC: 25 um^2 per 128 x 128 array
+    assert hw.replace(array_rows=32, array_cols=64).array_area_um2 == pytest.approx(25.0 / 8)
+    assert HardwareParams.from_dict(hw.to_dict()) == hw
+    # files written before the area became per cell stored the array's area
+    old = {k: v for k, v in hw.replace(array_rows=32, array_cols=32).to_dict().items() if k != "cell_area_um2"}
+    loaded = HardwareParams.from_dict(dict(old, array_area_um2=1.5625))
+    assert loaded.cell_area_um2 == pytest.approx(25.0 / 128 ** 2) and loaded.array_area_um2 == pytest.approx(1.5625)
+    with pytest.raises(ValueError, match="no field"):
+        HardwareParams.from_dict({"array_area": 1.0})
 
 
 def test_bad_parameter_names_the_field():

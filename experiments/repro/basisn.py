@@ -44,8 +44,8 @@ Reconstructed choices (not given by the paper; PAPERS.md section 3)
 * Hardware figures: :func:`.basisn_hardware.preset_hardware`, each named with its
   source (summary.json ``hardware``); equal to the
   :class:`~xbarsim.crossbar.costs.HardwareParams` defaults (ISAAC, Horowitz, Wong,
-  Alibart, Farias & Kung) but for the array size and its area (ISAAC's 128 x 128
-  area scaled by cell count).  Programming is cell-serial (conventional 1T1R
+  Alibart, Farias & Kung) but for the array size (its area follows from ISAAC's
+  area per cell).  Programming is cell-serial (conventional 1T1R
   program-and-verify: one cell at a time), ``v = 10`` iterations of a 100 ns pulse
   plus a 100 ns verify read: 2 us per cell, 2 ms (20,480 read cycles) per 32 x 32
   array.  Why cell-serial: ``paper_scale_check`` in ``summary.json`` runs

@@ -133,14 +133,13 @@ def preset_hardware(array_size: int, programming: str = "cell") -> HardwareParam
     """The preset's :class:`HardwareParams`, every figure the ratio depends on named (module docstring).
 
     The values equal the shared defaults of :mod:`xbarsim.crossbar.costs` except the
-    array size (and its area, scaled from ISAAC's 128 x 128 array by cell count);
+    array size (its area follows from ISAAC's area per cell);
     ``programming="row"`` gives the row-parallel variant of the sensitivity study.
     """
     a = int(array_size)
     return HardwareParams(
         programming=programming,
         array_rows=a, array_cols=a,
-        array_area_um2=25.0 * a * a / (128 * 128),   # ISAAC: 25 um^2 per 128 x 128 array
         read_latency_s=100e-9,                        # ISAAC read cycle (also the verify read)
         write_pulse_s=100e-9,                         # Wong 2012: 10-100 ns
         write_energy_pj=1.0,                          # Wong 2012: pJ scale
