@@ -47,8 +47,7 @@ MODEL_PIECEWISE = 5
 # layout of the per-model scalar vector handed to the kernels
 G_MODEL, G_DW_MIN_STD, G_MULT_NOISE, G_WRITE_NOISE = 0, 1, 2, 3
 G_ES_A, G_ES_B, G_ES_A_UP, G_ES_A_DOWN, G_ES_GAMMA_UP, G_ES_GAMMA_DOWN = 4, 5, 6, 7, 8, 9
-G_STD_ADD, G_STD_SLOPE = 10, 11
-N_GLOBAL = 12
+N_GLOBAL = 10
 
 _REGISTRY: dict[str, type["DeviceConfig"]] = {}
 
