@@ -23,7 +23,7 @@ source.  The model is first-order, in the style of NeuroSim and ISAAC:
 with ``n_c`` operations of kind ``c`` at energy ``e_c`` each, ``s`` the
 sequential steps of each kind (``s_prog``: programmed array rows), ``N_u`` units
 of area ``a_u``, ``v`` program-and-verify iterations per cell, and ``g`` the cells
-of a row written one after another: ``g = cols`` when every 1T1R cell is
+of a row written one after another: ``g`` = the row's cells when every 1T1R cell is
 programmed on its own (``programming = "cell"``, the default [Farias]), ``g = 1``
 when a row's cells are pulsed at once (``"row"``, NeuroSim's row-by-row update
 [NeuroSim]).  Programming energy does not depend on ``g``.  ADC energy and
@@ -148,10 +148,10 @@ class HardwareParams(Serialisable):
         """Area of one ``rows x cols`` array [um^2]: ``rows cols a_cell``."""
         return self.array_rows * self.array_cols * self.cell_area_um2
 
-    @property
-    def row_program_s(self) -> float:
-        """Time to program one array row [s]: ``g v (t_pulse + t_read)``, ``g = cols`` cell by cell, 1 row-parallel."""
-        g = self.array_cols if self.programming == "cell" else 1
+    def row_program_s(self, cells_per_row: int) -> float:
+        """Time to program one array row of ``cells_per_row`` cells [s]: ``g v (t_pulse + t_read)``,
+        ``g = cells_per_row`` cell by cell, ``g = 1`` row-parallel."""
+        g = int(cells_per_row) if self.programming == "cell" else 1
         return g * self.verify_iterations * (self.write_pulse_s + self.read_latency_s)
 
     def adc_energy_pj(self, bits: int) -> float:
@@ -188,6 +188,7 @@ class OpCounts:
 
     mvm: int = 0                        # array activations (one read of one array)
     cells_per_mvm: int = 128 * 128      # cells an activation reads (energy per activation)
+    cells_per_row: int = 128            # cells of a programmed row (one after another when cell-serial)
     dac_conversions: int = 0
     adc_conversions: dict = field(default_factory=dict)  # bits -> conversions
     sense_amp_decisions: int = 0
@@ -195,17 +196,19 @@ class OpCounts:
     digital_macs: int = 0
     cells_programmed: int = 0           # cells written (each by program-and-verify)
     read_steps: int = 0                 # sequential array-read cycles
-    program_steps: int = 0              # sequential array rows programmed (each HardwareParams.row_program_s)
+    program_steps: int = 0              # sequential array rows programmed (HardwareParams.row_program_s each)
     digital_steps: int = 0              # sequential digital cycles
 
     def __add__(self, other: "OpCounts") -> "OpCounts":
-        if self.cells_per_mvm != other.cells_per_mvm and self.mvm and other.mvm:
+        if (self.cells_per_mvm != other.cells_per_mvm and self.mvm and other.mvm) or \
+                (self.cells_per_row != other.cells_per_row and self.program_steps and other.program_steps):
             raise ValueError("OpCounts of arrays of different sizes cannot be added; keep them apart")
         kw = {}
         for f in dataclasses.fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
             kw[f.name] = _add_dict(a, b) if isinstance(a, dict) else a + b
         kw["cells_per_mvm"] = self.cells_per_mvm if self.mvm else other.cells_per_mvm
+        kw["cells_per_row"] = self.cells_per_row if self.program_steps else other.cells_per_row
         return OpCounts(**kw)
 
     @classmethod
@@ -224,8 +227,8 @@ class OpCounts:
         if adc and adc_bits is None:
             raise ValueError("the counters hold ADC conversions: give adc_bits")
         cells = int(counters.get("cells_programmed", 0))
-        return cls(mvm=mvm, cells_per_mvm=rows * cols, dac_conversions=int(counters.get("dac", 0)),
-                   adc_conversions={int(adc_bits): adc} if adc else {},
+        return cls(mvm=mvm, cells_per_mvm=rows * cols, cells_per_row=cols,
+                   dac_conversions=int(counters.get("dac", 0)), adc_conversions={int(adc_bits): adc} if adc else {},
                    sense_amp_decisions=int(counters.get("sense_amp", 0)), cells_programmed=cells,
                    read_steps=mvm if read_steps is None else int(read_steps),
                    program_steps=-(-cells // cols) if program_steps is None else int(program_steps))
@@ -288,7 +291,7 @@ def estimate(counts: OpCounts, inventory: Inventory | None = None,
         "programming": c.cells_programmed * hw.verify_iterations * (hw.write_energy_pj + hw.cell_read_energy_pj),
     }
     latency = (c.read_steps * hw.read_latency_s
-               + c.program_steps * hw.row_program_s
+               + c.program_steps * hw.row_program_s(c.cells_per_row)
                + c.digital_steps * hw.digital_cycle_s)
     area_um2 = {
         "arrays": inv.n_arrays * hw.array_area_um2,

@@ -242,7 +242,7 @@ def schedule_op_counts(schedule: Schedule, hw, adc_bits: int, mac_units: int, ad
     layers run one after another; inside a layer the arrays work in parallel, so
     the layer's array time is that of its busiest array,
     :math:`\max_a (n^{read}_a t_{read} + n^{prog}_a\,\mathrm{rows}\,t_{row})` with
-    ``t_row = hw.row_program_s`` (a row's cells one by one, or at once: ``hw.programming``), whose
+    ``t_row = hw.row_program_s(cols)`` (a row's cells one by one, or at once: ``hw.programming``), whose
     reads and programmed rows become ``read_steps`` and ``program_steps``.  The
     digital MACs (``mac_units`` per digital cycle) and partial-sum adds
     (``adder_units``) of a layer follow its reads: ``ceil(macs / mac_units) +
@@ -252,7 +252,7 @@ def schedule_op_counts(schedule: Schedule, hw, adc_bits: int, mac_units: int, ad
     from xbarsim.crossbar.costs import OpCounts
 
     ops = {"inference": schedule.inference, "setup": schedule.setup}[part]
-    t_prog_row = hw.row_program_s
+    t_prog_row = hw.row_program_s(schedule.array_cols)
     read_steps = program_steps = digital_steps = 0
     layer_ops: dict = {}
     order: list = []
@@ -300,6 +300,7 @@ def schedule_op_counts(schedule: Schedule, hw, adc_bits: int, mac_units: int, ad
         total["adc"] = int(counters["adc"])
         total["cells"] = int(counters["cells_programmed"])
     return OpCounts(mvm=total["mvm"], cells_per_mvm=schedule.array_rows * schedule.array_cols,
+                    cells_per_row=schedule.array_cols,
                     dac_conversions=total["dac"], adc_conversions={int(adc_bits): total["adc"]} if total["adc"] else {},
                     digital_adds=total["adds"], digital_macs=total["macs"], cells_programmed=total["cells"],
                     read_steps=read_steps, program_steps=program_steps, digital_steps=digital_steps)

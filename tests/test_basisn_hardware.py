@@ -97,3 +97,12 @@ def test_paper_scale_check_runs_resnet18_through_the_schedules_as_the_closed_for
         assert r["cycles_ratio"] == pytest.approx(closed, rel=1e-3)
     # one row's 128 cells one after another: the writes dominate, so the ratio falls about 128-fold
     assert 50 < rows["row"]["cycles_ratio"] / rows["cell"]["cycles_ratio"] < 128
+
+
+def test_op_counts_stored_before_cells_per_row_load_as_square_arrays():
+    import json
+    ops = _cases(preset_hardware(R), 1)[1][0]
+    old = {k: v for k, v in json.loads(ops_to_json(ops)).items() if k != "cells_per_row"}
+    assert ops_from_json(json.dumps(old)) == ops and ops.cells_per_row == R
+    with pytest.raises(ValueError, match="not a square array"):
+        ops_from_json(json.dumps(dict(old, cells_per_mvm=R * (R + 1))))

@@ -1,4 +1,5 @@
 """The cost model against hand-computed cases, and fed by a simulated array's counters."""
+import dataclasses
 import math
 
 import numpy as np
@@ -33,8 +34,8 @@ def test_hand_computed_two_layer_case():
     # layer 2: one array read once (4 DAC, 2 conversions at 2 bits), reprogrammed before use (8 cells, 4 rows)
     l1 = OpCounts(mvm=2, cells_per_mvm=8, dac_conversions=8, adc_conversions={3: 4}, digital_adds=2,
                   read_steps=1, digital_steps=1)
-    l2 = OpCounts(mvm=1, cells_per_mvm=8, dac_conversions=4, adc_conversions={2: 2}, cells_programmed=8,
-                  read_steps=1, program_steps=4)
+    l2 = OpCounts(mvm=1, cells_per_mvm=8, cells_per_row=2, dac_conversions=4, adc_conversions={2: 2},
+                  cells_programmed=8, read_steps=1, program_steps=4)
     c = l1 + l2
     assert c.adc_conversions == {3: 4, 2: 2} and c.mvm == 3
     r = estimate(c, Inventory(n_arrays=3, n_adcs={3: 4, 2: 2}, n_adders=2), hw)
@@ -63,7 +64,16 @@ def test_counts_come_from_a_simulated_array():
     arr.backward(np.ones((2, 6)) * 0.1)
     c = OpCounts.from_counters(arr.counters, 6, 5, adc_bits=9)
     assert c.mvm == 5 and c.dac_conversions == 3 * 5 + 2 * 6 and c.adc_conversions == {9: 3 * 6 + 2 * 5}
-    assert c.cells_programmed == 30 and c.program_steps == 6  # row by row
+    assert c.cells_programmed == 30 and c.program_steps == 6 and c.cells_per_row == 5  # row by row
+    # the counted array's rows, not HardwareParams' 128 columns, set the cell-serial write time
+    hw = HardwareParams()
+    t_cell = hw.verify_iterations * (hw.write_pulse_s + hw.read_latency_s)
+    prog = estimate(dataclasses.replace(c, read_steps=0), None, hw).latency_s
+    assert prog == pytest.approx(6 * 5 * t_cell)
+    assert estimate(dataclasses.replace(c, read_steps=0), None, hw.replace(programming="row")).latency_s == \
+        pytest.approx(6 * t_cell)
+    with pytest.raises(ValueError, match="different sizes"):
+        _ = c + OpCounts(cells_per_row=4, program_steps=1)
     with pytest.raises(ValueError, match="adc_bits"):
         OpCounts.from_counters(arr.counters, 6, 5)
 

@@ -169,6 +169,15 @@ def ops_to_json(ops: OpCounts) -> str:
 
 
 def ops_from_json(text: str) -> OpCounts:
+    """The :class:`OpCounts` of :func:`ops_to_json`.  Files written before ``cells_per_row`` was
+    stored hold square arrays only, so it is then the square root of ``cells_per_mvm``."""
+    d = json.loads(text)
+    if "cells_per_row" not in d:
+        side = math.isqrt(int(d["cells_per_mvm"]))
+        if side * side != int(d["cells_per_mvm"]):
+            raise ValueError(f"stored op counts without cells_per_row read {d['cells_per_mvm']} cells per "
+                             f"activation, not a square array")
+        text = json.dumps(dict(d, cells_per_row=side))
     return _from_json(OpCounts, text, "adc_conversions")
 
 
