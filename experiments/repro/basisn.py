@@ -88,7 +88,7 @@ Presets and budget
 ------------------
 ``smoke``: width-4 networks, 256 training / 200 test images, one epoch, one
 ``M``, two ``K``: seconds, for the tests.  ``paper``: the figures, 25 points.
-From scratch with 2 workers on the shared 2-core machine it took 242 s (4.0 min)
+From scratch with 2 workers on the shared 2-core machine it took 253 s (4.2 min)
 on 2026-11-27 (load average about 1; the committed file), 793 s with load 5-7
 and 1238 s with ONE worker at load 7-8 on earlier days, with the same
 accuracies each time.  Cut from the paper's recipe to fit: datasets and network
