@@ -4,9 +4,9 @@ import math
 import pytest
 
 from xbarsim.crossbar.costs import HardwareParams, estimate
-from xbarsim.experiments.repro.basisn_hardware import (break_even_iterations, cycles_ratio_k1, inventory_from_json,
-                                                       inventory_to_json, ops_from_json, ops_to_json,
-                                                       preset_hardware, ratios, recost)
+from xbarsim.experiments.repro.basisn_hardware import (amortised, break_even_iterations, cycles_ratio_k1,
+                                                       inventory_from_json, inventory_to_json, largest_batch,
+                                                       ops_from_json, ops_to_json, preset_hardware, ratios, recost)
 from xbarsim.mapping.basis_schedule import (LayerShape, basisn_schedule, conventional_schedule, schedule_inventory,
                                             schedule_op_counts)
 
@@ -106,3 +106,27 @@ def test_op_counts_stored_before_cells_per_row_load_as_square_arrays():
     assert ops_from_json(json.dumps(old)) == ops and ops.cells_per_row == R
     with pytest.raises(ValueError, match="not a square array"):
         ops_from_json(json.dumps(dict(old, cells_per_mvm=R * (R + 1))))
+
+
+def test_a_batch_sharing_each_reprogramming_divides_only_the_writes_and_brackets_the_largest_batch():
+    hw = preset_hardware(R)
+    basis, conv = _cases(hw, 1)
+    assert amortised(conv[0], 1) == conv[0]
+    tau = hw.digital_cycle_s / hw.read_latency_s
+    # per input: reads 26 + 13 tau, writes 32 rows x 4 cells x 10 x 2 = 2560 read cycles / B; BasisN 14 + 78 tau
+    b = 3
+    expect = (14 + 78 * tau) / (26 + 13 * tau + 2560 / b)
+    assert ratios(basis, (amortised(conv[0], b), conv[1]), hw)["cycles"] == pytest.approx(expect, rel=1e-9)
+    assert largest_batch(basis, conv, hw, 0.01, "cycles") == pytest.approx(2560 / ((14 + 78 * tau) / 0.01
+                                                                                   - (26 + 13 * tau)), rel=1e-9)
+    for metric in ("cycles", "edp"):
+        v = largest_batch(basis, conv, hw, 0.01, metric)
+        assert v >= 1
+        at = ratios(basis, (amortised(conv[0], math.floor(v)), conv[1]), hw)[metric]
+        past = ratios(basis, (amortised(conv[0], math.floor(v) + 1), conv[1]), hw)[metric]
+        assert at <= 0.01 < past
+    assert largest_batch(basis, conv, hw, 0.9, "cycles") == math.inf      # every batch meets 90 %
+    fits = conventional_schedule(TWO_LAYERS, 8, R, R)
+    assert largest_batch(basis, (schedule_op_counts(fits, hw, 9, 8 * R, 8 * R), None), hw) is None
+    with pytest.raises(ValueError, match="batch"):
+        amortised(conv[0], 0.5)

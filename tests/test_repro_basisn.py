@@ -51,5 +51,11 @@ def test_smoke_preset_writes_summary_with_claims_through_the_cli(tmp_path):
     over = [r for r in rows if r["weights_over_capacity"] >= 10]
     assert preset["cycles_ratio"] == pytest.approx(max(r["basisn_over_reprogramming"]["cycles"] for r in over),
                                                    rel=1e-3)
-    for name in ("fig_accuracy_vs_bases", "fig_cycles_vs_arrays", "fig_edp_vs_arrays", "fig_write_sensitivity"):
+    # a batch of one shares nothing: the batch sensitivity starts at the preset's own ratio
+    batch = vgg["batch_sensitivity"]
+    assert batch["grid"][0]["batch"] == 1 and batch["grid"][0]["cycles_ratio"] == pytest.approx(
+        preset["cycles_ratio"], rel=1e-3)
+    assert [g["cycles_ratio"] for g in batch["grid"]] == sorted(g["cycles_ratio"] for g in batch["grid"])
+    for name in ("fig_accuracy_vs_bases", "fig_cycles_vs_arrays", "fig_edp_vs_arrays", "fig_write_sensitivity",
+                 "fig_batch_sensitivity"):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000

@@ -121,6 +121,10 @@ Findings (paper preset, committed in ``experiments/figures/basisn``)
   iterations of 100 ns + 100 ns for cycles, >= 16 / 24 for EDP.  Cell-serial,
   2 iterations suffice.  ResNet-18/ImageNet (``paper_scale_check``) gives 9.7 %
   row-parallel and 0.08 % cell-serial, which is why the preset is cell-serial.
+* The claim is per inference at batch 1 (``batch_sensitivity``, ``fig_batch_sensitivity``).  When a batch of
+  ``B`` inputs shares each reprogramming (:func:`.basisn_hardware.amortised`), the
+  < 1 % holds up to ``B`` = 8 (VGG) / 6 (ResNet) in cycles and 13 / 8 in EDP; at
+  ``B = 100`` BasisN takes 9.8 % / 13 % of reprogramming's cycles.
 """
 from __future__ import annotations
 
@@ -555,6 +559,28 @@ def write_sensitivity(rows: list, hw) -> dict:
     return {"grid": grid, "verify_iterations_for_1_percent": need}
 
 
+#: batch sizes of the batch sensitivity (inputs that share each reprogramming)
+BATCHES = (1, 2, 5, 10, 100, 1000)
+
+
+def batch_sensitivity(rows: list, hw) -> dict:
+    """Worst BasisN/reprogramming ratios over ``rows`` (cost rows with stored op counts) when
+    a batch of ``B`` inputs shares each reprogramming (:func:`.basisn_hardware.amortised`),
+    and the largest batch that keeps each ratio <= 1 % (``None``: every batch does)."""
+    from xbarsim.experiments.repro.basisn_hardware import amortised, largest_batch, ratios
+    cases = [_stored_cases(c) for c in rows]
+    grid = []
+    for b in BATCHES:
+        rs = [ratios(cs["basisn"], (amortised(cs["reprog"][0], b), cs["reprog"][1]), hw) for cs in cases]
+        grid.append({"batch": b, "cycles_ratio": _r(max(r["cycles"] for r in rs)),
+                     "edp_ratio": _r(max(r["edp"] for r in rs))})
+    largest = {}
+    for m in ("cycles", "edp"):
+        v = min(largest_batch(cs["basisn"], cs["reprog"], hw, 0.01, m) for cs in cases)
+        largest[m] = _r(v) if math.isfinite(v) else None
+    return {"grid": grid, "largest_batch_for_1_percent": largest}
+
+
 def array_size_sensitivity(layers_json: str, main_bases: int, array_size: int, adc_bits: int,
                            sizes=ARRAY_SIZES, over_capacity=ARRAY_SIZE_OVER_CAPACITY,
                            programming: str = "cell") -> list:
@@ -661,6 +687,7 @@ def summarize(h5_path) -> dict:
             over_stored = [c for c in over if c in stored]
             if over_stored:
                 tables[model]["write_sensitivity"] = write_sensitivity(over_stored, hw)
+                tables[model]["batch_sensitivity"] = batch_sensitivity(over_stored, hw)
             from xbarsim.experiments.repro.basisn_hardware import cycles_ratio_k1
             from xbarsim.mapping.basis_schedule import LayerShape
             one = next((c for c in stored if c["n_arrays"] == 1), None)
@@ -701,7 +728,9 @@ def summarize(h5_path) -> dict:
                            "cost_breakdown: cycles and energy per component; write_sensitivity: worst ratio "
                            "over the K with weights >= 10x on-chip capacity against the write pulse, verify "
                            "iterations and programming granularity (re-costed from the stored op counts), and the "
-                           "verify iterations needed for 1 %; array_size_sensitivity: from the schedules, "
+                           "verify iterations needed for 1 %; batch_sensitivity: the same when a batch of B "
+                           "inputs shares each reprogramming, and the largest B that keeps 1 %; "
+                           "array_size_sensitivity: from the schedules, "
                            "not simulated; paper_scale_check: ResNet-18/ImageNet layer shapes through the "
                            "schedules under cell-serial and row-parallel programming",
             "claims": claims}
@@ -711,7 +740,8 @@ def summarize(h5_path) -> dict:
 
 
 def draw_figures(h5_path, figures_dir) -> list[Path]:
-    """Accuracy vs M, cycles per inference vs K, EDP vs K (one panel per model), from the HDF5 file."""
+    """Accuracy vs M, cycles per inference vs K, EDP vs K (one panel per model), and the write-time
+    and batch sensitivities, from the HDF5 file."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -767,6 +797,7 @@ def draw_figures(h5_path, figures_dir) -> list[Path]:
         paths += save_figure(fig, figures_dir, name)
         plt.close(fig)
     paths += _draw_write_sensitivity(res, models, figures_dir, plt)
+    paths += _draw_batch_sensitivity(res, models, figures_dir, plt)
     return paths
 
 
@@ -805,5 +836,32 @@ def _draw_write_sensitivity(res: dict, models: list, figures_dir: Path, plt) -> 
                 ax.legend(fontsize=6)
     fig.tight_layout()
     paths = save_figure(fig, figures_dir, "fig_write_sensitivity")
+    plt.close(fig)
+    return paths
+
+
+def _draw_batch_sensitivity(res: dict, models: list, figures_dir: Path, plt) -> list[Path]:
+    """Worst BasisN/reprogramming cycles and EDP ratio (weights >= 10x capacity) against the batch
+    that shares each reprogramming, one line per model and metric, with 1 %."""
+    curves = []
+    for model in models:
+        e = res[model]
+        over = [c for c in e["cost"] if c["over_capacity"] >= 10 and _stored_cases(c) is not None]
+        if over:
+            curves.append((model, batch_sensitivity(over, _stored_hw(over[0], e["params"]))["grid"]))
+    if not curves:
+        return []
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for (model, grid), color in zip(curves, ("tab:blue", "tab:orange", "tab:green")):
+        b = [g["batch"] for g in grid]
+        ax.loglog(b, [100 * g["cycles_ratio"] for g in grid], "-o", ms=3, color=color, label=f"{model}-style, cycles")
+        ax.loglog(b, [100 * g["edp_ratio"] for g in grid], "--s", ms=3, color=color, label=f"{model}-style, EDP")
+    ax.axhline(1.0, color="tab:red", lw=1, ls=":", label="paper: 1 %")
+    ax.set_xlabel("inputs per batch sharing each reprogramming")
+    ax.set_ylabel("BasisN / reprogramming, per inference [%]")
+    ax.set_title("worst K with weights >= 10x capacity")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths = save_figure(fig, figures_dir, "fig_batch_sensitivity")
     plt.close(fig)
     return paths

@@ -100,7 +100,8 @@ from xbarsim.crossbar.costs import PROGRAMMING, CostReport, HardwareParams, Inve
 
 __all__ = ["PROGRAMMING", "WRITE_PULSES_S", "VERIFY_ITERATIONS", "HARDWARE_SOURCES", "preset_hardware",
            "ops_to_json", "ops_from_json", "inventory_to_json", "inventory_from_json",
-           "recost", "ratios", "break_even_iterations", "cycles_ratio_k1", "resnet18_imagenet"]
+           "recost", "ratios", "break_even_iterations", "amortised", "largest_batch", "cycles_ratio_k1",
+           "resnet18_imagenet"]
 
 #: write pulse widths of the sensitivity sweep [s]: MNSIM 2.0 (10 ns), DNN+NeuroSim V2.1 (50 ns), Wong/preset (100 ns)
 WRITE_PULSES_S = (10e-9, 50e-9, 100e-9)
@@ -233,6 +234,50 @@ def break_even_iterations(basisn: tuple, reprog: tuple, hw: HardwareParams, prog
     else:
         raise ValueError(f"metric = {metric!r} must be 'cycles' or 'edp'")
     return max(0.0, v)
+
+
+def amortised(ops: OpCounts, batch: float) -> OpCounts:
+    """Per-input op counts when the ``batch`` inputs of a batch share every programming.
+
+    A layer-by-layer chip programs a block once and runs the whole batch through it
+    before moving on (its activations buffered), so writes per input (programmed cells
+    and programming steps) fall as ``1/batch``; reads and digital work per input do not
+    change.  ``batch = inf`` drops the writes.
+    """
+    if not batch >= 1:
+        raise ValueError(f"batch = {batch!r} must be >= 1")
+    return dataclasses.replace(ops, cells_programmed=ops.cells_programmed / batch,
+                               program_steps=ops.program_steps / batch)
+
+
+def largest_batch(basisn: tuple, reprog: tuple, hw: HardwareParams, target: float = 0.01,
+                  metric: str = "cycles") -> float | None:
+    r"""Largest batch ``B`` with BasisN/reprogramming ``<= target`` when a batch shares each programming.
+
+    Per input, reprogramming takes ``T_r + T_p/B`` and ``E_r + E_p/B`` (:func:`amortised`);
+    BasisN writes nothing, so its cost does not depend on ``B``.  Cycles:
+    ``B = T_p / (T_B/target - T_r)``; EDP: ``B = 1/u`` with ``u`` the positive root of
+    ``(E_r + E_p u)(T_r + T_p u) = E_B T_B / target``.  ``inf`` when every batch meets the
+    target, ``None`` when reprogramming writes nothing; below 1 when even ``B = 1`` misses it.
+    """
+    b = recost(basisn[0], basisn[1], hw)
+    full = recost(reprog[0], reprog[1], hw)
+    reads = recost(amortised(reprog[0], math.inf), reprog[1], hw)
+    t_r, e_r = reads.latency_s, reads.total_energy_j
+    t_p, e_p = full.latency_s - t_r, full.total_energy_j - e_r
+    if t_p <= 0:
+        return None
+    if metric == "cycles":
+        gap = b.latency_s / target - t_r
+        return math.inf if gap <= 0 else t_p / gap
+    if metric != "edp":
+        raise ValueError(f"metric = {metric!r} must be 'cycles' or 'edp'")
+    c = b.total_energy_j * b.latency_s / target
+    qa, qb, qc = e_p * t_p, e_r * t_p + e_p * t_r, e_r * t_r - c
+    if qc >= 0:
+        return math.inf
+    u = (-qb + math.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa)
+    return 1.0 / u
 
 
 def cycles_ratio_k1(layers: Sequence, n_bases: int, array_size: int, hw: HardwareParams,
