@@ -6,7 +6,7 @@ import pytest
 from xbarsim.crossbar.costs import HardwareParams, estimate
 from xbarsim.experiments.repro.basisn_hardware import (amortised, break_even_iterations, cycles_ratio_k1,
                                                        inventory_from_json, inventory_to_json, largest_batch,
-                                                       ops_from_json, ops_to_json, preset_hardware, ratios, recost)
+                                                       ops_from_json, ops_to_json, preset_hardware, ratios)
 from xbarsim.mapping.basis_schedule import (LayerShape, basisn_schedule, conventional_schedule, schedule_inventory,
                                             schedule_op_counts)
 
@@ -38,8 +38,9 @@ def test_closed_form_k1_ratio_equals_a_hand_computation_and_the_schedules():
     assert ratios(basis, conv, hw)["cycles"] == pytest.approx(t_b / t_rep, rel=1e-12)
     # cell-serial programming: each of the 32 row steps becomes 4 cell steps
     t_rep_cell = 6 * (4 + 16 * step) + 2 * (1 + 16 * step) + 13 * tau
-    assert cycles_ratio_k1(TWO_LAYERS, M, R, hw, "cell") == pytest.approx(t_b / t_rep_cell, rel=1e-12)
-    assert ratios(basis, conv, hw, "cell")["cycles"] == pytest.approx(t_b / t_rep_cell, rel=1e-12)
+    cell = hw.replace(programming="cell")
+    assert cycles_ratio_k1(TWO_LAYERS, M, R, cell) == pytest.approx(t_b / t_rep_cell, rel=1e-12)
+    assert ratios(basis, conv, cell)["cycles"] == pytest.approx(t_b / t_rep_cell, rel=1e-12)
     assert cycles_ratio_k1(TWO_LAYERS, M, R, preset_hardware(R)) == pytest.approx(t_b / t_rep_cell, rel=1e-12)
 
 
@@ -50,7 +51,7 @@ def test_stored_op_counts_recost_like_a_fresh_schedule_under_other_write_figures
     for (ops1, inv1), (ops2, inv2) in zip(_cases(hw1, k), _cases(hw2, k)):
         ops, inv = ops_from_json(ops_to_json(ops1)), inventory_from_json(inventory_to_json(inv1))
         assert ops == ops1 and inv == inv1
-        fresh, stored = estimate(ops2, inv2, hw2), recost(ops, inv, hw2)
+        fresh, stored = estimate(ops2, inv2, hw2), estimate(ops, inv, hw2)
         assert stored.latency_s == pytest.approx(fresh.latency_s, rel=1e-12)
         assert stored.total_energy_j == pytest.approx(fresh.total_energy_j, rel=1e-12)
 

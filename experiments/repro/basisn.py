@@ -519,6 +519,13 @@ def _stored_hw(c: dict, params: dict):
     return HardwareParams.from_dict(json.loads(c["hardware"])) if "hardware" in c else _hw(params)
 
 
+def _stored_over_capacity(e: dict) -> tuple | None:
+    """``(rows, hw)``: a model's cost rows with stored op counts and weights >= 10x on-chip
+    capacity, and their hardware figures; ``None`` when there are none."""
+    over = [c for c in e["cost"] if c["over_capacity"] >= 10 and _stored_cases(c) is not None]
+    return (over, _stored_hw(over[0], e["params"])) if over else None
+
+
 def cost_breakdown(ops, inventory, hw) -> dict:
     """Cycles per inference split into array reads, programming and digital steps, and energy per component.
 
@@ -554,7 +561,7 @@ def write_sensitivity(rows: list, hw) -> dict:
                              "edp_ratio": _r(max(r["edp"] for r in rs))})
             h = hw.replace(write_pulse_s=tp, programming=prog)
             need[f"{prog}, {round(tp * 1e9)} ns"] = {
-                m: _r(max(break_even_iterations(cs["basisn"], cs["reprog"], h, None, 0.01, m) for cs in cases))
+                m: _r(max(break_even_iterations(cs["basisn"], cs["reprog"], h, 0.01, m) for cs in cases))
                 for m in ("cycles", "edp")}
     return {"grid": grid, "verify_iterations_for_1_percent": need}
 
@@ -581,21 +588,20 @@ def batch_sensitivity(rows: list, hw) -> dict:
     return {"grid": grid, "largest_batch_for_1_percent": largest}
 
 
-def array_size_sensitivity(layers_json: str, main_bases: int, array_size: int, adc_bits: int,
+def array_size_sensitivity(shapes: list, main_bases: int, array_size: int, adc_bits: int,
                            sizes=ARRAY_SIZES, over_capacity=ARRAY_SIZE_OVER_CAPACITY,
                            programming: str = "cell") -> list:
     """Worst BasisN/reprogramming ratios (>= 10x over capacity) for other array sizes, from the schedules.
 
     Not simulated: the explicit schedules of :mod:`xbarsim.mapping.basis_schedule`
-    (whose counts the simulated counters match at the preset's size) on the stored
-    layer shapes, with ``M = main_bases R / array_size`` bases (the same fraction of
+    (whose counts the simulated counters match at the preset's size) on the layer
+    shapes (:class:`~xbarsim.mapping.basis_schedule.LayerShape` s), with ``M = main_bases R / array_size`` bases (the same fraction of
     the segment) and the preset's other figures, programmed ``programming``.
     """
     from xbarsim.crossbar.costs import estimate
     from xbarsim.experiments.repro.basisn_hardware import preset_hardware
-    from xbarsim.mapping.basis_schedule import (LayerShape, basisn_schedule, conventional_schedule,
-                                                schedule_inventory, schedule_op_counts)
-    shapes = [LayerShape(**d) for d in json.loads(layers_json)]
+    from xbarsim.mapping.basis_schedule import (basisn_schedule, conventional_schedule, schedule_inventory,
+                                                schedule_op_counts)
     n_weights = sum(s.out_features * s.fan_in for s in shapes)
     out = []
     for r in sizes:
@@ -625,8 +631,7 @@ def paper_scale_check(main_bases: int, array_size: int, adc_bits: int) -> list:
     or simulated).  It shows which write figures the paper's < 1 % on ImageNet networks implies."""
     from xbarsim.crossbar.costs import PROGRAMMING
     from xbarsim.experiments.repro.basisn_hardware import resnet18_imagenet
-    shapes = json.dumps([dataclasses.asdict(s) for s in resnet18_imagenet()])
-    return [dict(array_size_sensitivity(shapes, main_bases, array_size, adc_bits, sizes=(128,),
+    return [dict(array_size_sensitivity(resnet18_imagenet(), main_bases, array_size, adc_bits, sizes=(128,),
                                         over_capacity=(10, 100), programming=prog)[0],
                  network="ResNet-18, ImageNet 224x224") for prog in PROGRAMMING]
 
@@ -684,20 +689,20 @@ def summarize(h5_path) -> dict:
                 {"K": c["n_arrays"], "weights_over_capacity": _r(c["over_capacity"]),
                  **{label: cost_breakdown(*_stored_cases(c)[case], hw)
                     for case, label in (("reprog", "reprogramming"), ("basisn", "basisn"))}} for c in stored]
-            over_stored = [c for c in over if c in stored]
+            over_stored = _stored_over_capacity(e)
             if over_stored:
-                tables[model]["write_sensitivity"] = write_sensitivity(over_stored, hw)
-                tables[model]["batch_sensitivity"] = batch_sensitivity(over_stored, hw)
+                tables[model]["write_sensitivity"] = write_sensitivity(*over_stored)
+                tables[model]["batch_sensitivity"] = batch_sensitivity(*over_stored)
             from xbarsim.experiments.repro.basisn_hardware import cycles_ratio_k1
             from xbarsim.mapping.basis_schedule import LayerShape
+            shapes = [LayerShape(**d) for d in json.loads(stored[0]["layers"])]
             one = next((c for c in stored if c["n_arrays"] == 1), None)
             if one is not None:
-                shapes = [LayerShape(**d) for d in json.loads(one["layers"])]
                 tables[model]["closed_form_k1"] = {
                     "cycles_ratio_closed_form": _r(cycles_ratio_k1(shapes, main_m, p["array_size"], hw)),
                     "cycles_ratio_simulated": _r(one["ratio_cycles"])}
             tables[model]["array_size_sensitivity"] = array_size_sensitivity(
-                stored[0]["layers"], main_m, p["array_size"], _adc_bits(_io(p)))
+                shapes, main_m, p["array_size"], _adc_bits(_io(p)))
         if over:
             claims.append({"claim": f"{model}: BasisN cycles/inference <= 1% of reprogramming wherever weights "
                                     f">= 10x on-chip capacity (worst K)",
@@ -807,11 +812,9 @@ def _draw_write_sensitivity(res: dict, models: list, figures_dir: Path, plt) -> 
     from xbarsim.experiments.repro.basisn_hardware import WRITE_PULSES_S
     panels = []
     for model in models:
-        e = res[model]
-        over = [c for c in e["cost"] if c["over_capacity"] >= 10 and _stored_cases(c) is not None]
+        over = _stored_over_capacity(res[model])
         if over:
-            hw = _stored_hw(over[0], e["params"])
-            panels.append((model, hw, write_sensitivity(over, hw)["grid"]))
+            panels.append((model, over[1], write_sensitivity(*over)["grid"]))
     if not panels:
         return []
     fig, axes = plt.subplots(2, len(panels), figsize=(5 * len(panels), 7), squeeze=False)
@@ -845,10 +848,9 @@ def _draw_batch_sensitivity(res: dict, models: list, figures_dir: Path, plt) -> 
     that shares each reprogramming, one line per model and metric, with 1 %."""
     curves = []
     for model in models:
-        e = res[model]
-        over = [c for c in e["cost"] if c["over_capacity"] >= 10 and _stored_cases(c) is not None]
+        over = _stored_over_capacity(res[model])
         if over:
-            curves.append((model, batch_sensitivity(over, _stored_hw(over[0], e["params"]))["grid"]))
+            curves.append((model, batch_sensitivity(*over)["grid"]))
     if not curves:
         return []
     fig, ax = plt.subplots(figsize=(5.5, 4))

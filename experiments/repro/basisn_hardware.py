@@ -39,15 +39,15 @@ weights) on one 128 x 128 array with 64 bases and the preset's other figures giv
 the schedules, 9.7 % of reprogramming row-parallel and 0.08 % cell-serial
 (``paper_scale_check`` in ``summary.json``): ImageNet layers have even more positions per
 written row than these Fashion-MNIST ones.  Row-parallel writes would need 105
-iterations per row (60 for EDP) for the paper's figure.  So the reconstruction programs cells one at a
-time, which is also how conventional 1T1R arrays are written [Farias].
+iterations per row (60 for EDP) for the paper's figure.  So the reconstruction programs
+cells one at a time, which is also how conventional 1T1R arrays are written [Farias].
 
-:func:`recost` evaluates any :class:`~xbarsim.crossbar.costs.HardwareParams` on the
-op counts a cost point stored (its critical-path steps included), through
-:func:`xbarsim.crossbar.costs.estimate`: exact, because in the reprogramming regime
-each array of a layer holds as many reprogrammed blocks as it reads, so the busiest
-array does not depend on the write figures.  :func:`cycles_ratio_k1` is the closed
-form above, for tests.
+:func:`xbarsim.crossbar.costs.estimate` of the op counts a cost point stored (its
+critical-path steps included, ``program_steps`` counted in rows) re-costs them under any
+:class:`~xbarsim.crossbar.costs.HardwareParams`, programming granularity included.  It is
+exact, because in the reprogramming regime each array of a layer holds as many
+reprogrammed blocks as it reads, so the busiest array does not depend on the write
+figures.  :func:`cycles_ratio_k1` is the closed form above, for tests.
 
 Hardware figures (:func:`preset_hardware`) and their literature range
 ----------------------------------------------------------------------
@@ -100,7 +100,7 @@ from xbarsim.crossbar.costs import PROGRAMMING, CostReport, HardwareParams, Inve
 
 __all__ = ["PROGRAMMING", "WRITE_PULSES_S", "VERIFY_ITERATIONS", "HARDWARE_SOURCES", "preset_hardware",
            "ops_to_json", "ops_from_json", "inventory_to_json", "inventory_from_json",
-           "recost", "ratios", "break_even_iterations", "amortised", "largest_batch", "cycles_ratio_k1",
+           "ratios", "break_even_iterations", "amortised", "largest_batch", "cycles_ratio_k1",
            "resnet18_imagenet"]
 
 #: write pulse widths of the sensitivity sweep [s]: MNSIM 2.0 (10 ns), DNN+NeuroSim V2.1 (50 ns), Wong/preset (100 ns)
@@ -190,49 +190,43 @@ def inventory_from_json(text: str) -> Inventory:
     return _from_json(Inventory, text, "n_adcs")
 
 
-def recost(ops: OpCounts, inventory: Inventory | None, hw: HardwareParams,
-           programming: str | None = None) -> CostReport:
-    """:func:`xbarsim.crossbar.costs.estimate` of stored op counts under other hardware figures.
-
-    The stored ``program_steps`` are programmed rows, so any
-    :attr:`~xbarsim.crossbar.costs.HardwareParams.programming` applies to them;
-    ``programming`` (``"cell"`` or ``"row"``) overrides ``hw``'s.
-    """
-    return estimate(ops, inventory, hw if programming is None else hw.replace(programming=programming))
-
-
-def ratios(basisn: tuple, reprog: tuple, hw: HardwareParams, programming: str | None = None) -> dict:
+def ratios(basisn: tuple, reprog: tuple, hw: HardwareParams) -> dict:
     """``{"cycles", "energy", "edp"}``: BasisN over reprogramming; ``basisn``/``reprog`` are (ops, inventory)."""
-    b = recost(basisn[0], basisn[1], hw, programming)
-    r = recost(reprog[0], reprog[1], hw, programming)
+    b, r = estimate(*basisn, hw), estimate(*reprog, hw)
     return {"cycles": b.cycles / r.cycles, "energy": b.total_energy_j / r.total_energy_j, "edp": b.edp / r.edp}
 
 
-def break_even_iterations(basisn: tuple, reprog: tuple, hw: HardwareParams, programming: str | None = None,
-                          target: float = 0.01, metric: str = "cycles") -> float | None:
+def _affine_crossing(basisn: CostReport, t0: float, t1: float, e0: float, e1: float, target: float,
+                     metric: str) -> float:
+    r"""The ``x`` at which BasisN/reprogramming reaches ``target`` when reprogramming's latency
+    and energy are affine in ``x`` (``T = t_0 + t_1 x``, ``E = e_0 + e_1 x``, ``t_1 > 0``) and
+    BasisN's are fixed: ``x = (T_B / target - t_0) / t_1`` for cycles, the positive root of
+    ``(e_0 + e_1 x)(t_0 + t_1 x) = E_B T_B / target`` for EDP.  ``x <= 0``: met for every ``x >= 0``.
+    """
+    if metric == "cycles":
+        return (basisn.latency_s / target - t0) / t1
+    if metric != "edp":
+        raise ValueError(f"metric = {metric!r} must be 'cycles' or 'edp'")
+    qa, qb, qc = e1 * t1, e0 * t1 + e1 * t0, e0 * t0 - basisn.total_energy_j * basisn.latency_s / target
+    return -qc / qb if qa == 0 else (-qb + math.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa)
+
+
+def break_even_iterations(basisn: tuple, reprog: tuple, hw: HardwareParams, target: float = 0.01,
+                          metric: str = "cycles") -> float | None:
     r"""Smallest (real) number of verify iterations ``v`` with BasisN/reprogramming ``<= target``.
 
     Reprogramming's latency and energy are affine in ``v`` (``T = a + b v``,
-    ``E = e_0 + e_1 v``), BasisN's do not depend on it (no writes).  Cycles:
-    ``v = (T_B / target - a) / b``; EDP: the positive root of
-    ``(e_0 + e_1 v)(a + b v) = E_B T_B / target``.  ``None`` when reprogramming
-    writes nothing (the ratio does not depend on ``v``); 0 when ``v -> 0`` already meets it.
+    ``E = e_0 + e_1 v``), BasisN's do not depend on it (no writes): :func:`_affine_crossing`.
+    ``None`` when reprogramming writes nothing (the ratio does not depend on ``v``); 0 when
+    ``v -> 0`` already meets it.
     """
-    b_rep = recost(basisn[0], basisn[1], hw, programming)
-    r1 = recost(reprog[0], reprog[1], hw.replace(verify_iterations=1), programming)
-    r2 = recost(reprog[0], reprog[1], hw.replace(verify_iterations=2), programming)
+    r1 = estimate(*reprog, hw.replace(verify_iterations=1))
+    r2 = estimate(*reprog, hw.replace(verify_iterations=2))
     slope_t, slope_e = r2.latency_s - r1.latency_s, r2.total_energy_j - r1.total_energy_j
-    a, e0 = r1.latency_s - slope_t, r1.total_energy_j - slope_e
     if slope_t <= 0:
         return None
-    if metric == "cycles":
-        v = (b_rep.latency_s / target - a) / slope_t
-    elif metric == "edp":
-        c = b_rep.total_energy_j * b_rep.latency_s / target
-        qa, qb, qc = slope_e * slope_t, e0 * slope_t + slope_e * a, e0 * a - c
-        v = -qc / qb if qa == 0 else (-qb + math.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa)
-    else:
-        raise ValueError(f"metric = {metric!r} must be 'cycles' or 'edp'")
+    v = _affine_crossing(estimate(*basisn, hw), r1.latency_s - slope_t, slope_t, r1.total_energy_j - slope_e,
+                         slope_e, target, metric)
     return max(0.0, v)
 
 
@@ -254,34 +248,22 @@ def largest_batch(basisn: tuple, reprog: tuple, hw: HardwareParams, target: floa
                   metric: str = "cycles") -> float | None:
     r"""Largest batch ``B`` with BasisN/reprogramming ``<= target`` when a batch shares each programming.
 
-    Per input, reprogramming takes ``T_r + T_p/B`` and ``E_r + E_p/B`` (:func:`amortised`);
-    BasisN writes nothing, so its cost does not depend on ``B``.  Cycles:
-    ``B = T_p / (T_B/target - T_r)``; EDP: ``B = 1/u`` with ``u`` the positive root of
-    ``(E_r + E_p u)(T_r + T_p u) = E_B T_B / target``.  ``inf`` when every batch meets the
-    target, ``None`` when reprogramming writes nothing; below 1 when even ``B = 1`` misses it.
+    Per input, reprogramming takes ``T_r + T_p u`` and ``E_r + E_p u`` with ``u = 1/B``
+    (:func:`amortised`); BasisN writes nothing, so its cost does not depend on ``B``.
+    ``B = 1/u`` at the crossing of :func:`_affine_crossing` (cycles:
+    ``B = T_p / (T_B/target - T_r)``).  ``inf`` when every batch meets the target,
+    ``None`` when reprogramming writes nothing; below 1 when even ``B = 1`` misses it.
     """
-    b = recost(basisn[0], basisn[1], hw)
-    full = recost(reprog[0], reprog[1], hw)
-    reads = recost(amortised(reprog[0], math.inf), reprog[1], hw)
-    t_r, e_r = reads.latency_s, reads.total_energy_j
-    t_p, e_p = full.latency_s - t_r, full.total_energy_j - e_r
+    full = estimate(*reprog, hw)
+    reads = estimate(amortised(reprog[0], math.inf), reprog[1], hw)
+    t_p, e_p = full.latency_s - reads.latency_s, full.total_energy_j - reads.total_energy_j
     if t_p <= 0:
         return None
-    if metric == "cycles":
-        gap = b.latency_s / target - t_r
-        return math.inf if gap <= 0 else t_p / gap
-    if metric != "edp":
-        raise ValueError(f"metric = {metric!r} must be 'cycles' or 'edp'")
-    c = b.total_energy_j * b.latency_s / target
-    qa, qb, qc = e_p * t_p, e_r * t_p + e_p * t_r, e_r * t_r - c
-    if qc >= 0:
-        return math.inf
-    u = (-qb + math.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa)
-    return 1.0 / u
+    u = _affine_crossing(estimate(*basisn, hw), reads.latency_s, t_p, reads.total_energy_j, e_p, target, metric)
+    return math.inf if u <= 0 else 1.0 / u
 
 
-def cycles_ratio_k1(layers: Sequence, n_bases: int, array_size: int, hw: HardwareParams,
-                    programming: str | None = None) -> float:
+def cycles_ratio_k1(layers: Sequence, n_bases: int, array_size: int, hw: HardwareParams) -> float:
     """The closed form (module docstring) of BasisN/reprogramming cycles on ``K = 1`` array.
 
     ``layers``: :class:`xbarsim.mapping.basis_schedule.LayerShape` s; one MAC unit and one
@@ -289,7 +271,7 @@ def cycles_ratio_k1(layers: Sequence, n_bases: int, array_size: int, hw: Hardwar
     """
     r, m = int(array_size), int(n_bases)
     tau = hw.digital_cycle_s / hw.read_latency_s
-    g = 1 if (programming or hw.programming) == "row" else r
+    g = 1 if hw.programming == "row" else r
     step = hw.verify_iterations * (hw.write_pulse_s + hw.read_latency_s) / hw.read_latency_s
     t_rep = t_b = 0.0
     for s in layers:
