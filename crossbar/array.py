@@ -28,17 +28,19 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from xbarsim.devices import DeviceConfig, IdealDevice, SoftBounds, sample_cells
-from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, apply_pulse_counts, decay_and_diffuse, normal_matrix
-from xbarsim.devices.models import G_MODEL, G_WRITE_NOISE
+from xbarsim.devices import DeviceConfig, SoftBounds, sample_cells
+from xbarsim.devices.kernels import apply_pulse_counts, decay_and_diffuse, normal_matrix
+from xbarsim.devices.layout import C_B_MAX, C_B_MIN, C_DECAY, C_DIFFUSION, G_WRITE_NOISE
 from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD, STREAM_PROGRAM, check_counter_range
 from xbarsim.devices.validation import require_number
 
 from .config import IOConfig, UpdateConfig
-from .kernels import LoopState, TileUpdate, finalize_output, plan_pulses, prepare_input, read_tiles
+from .kernels import TileUpdate, finalize_output, plan_pulses, prepare_input, read_tiles
 from .output_stage import OutputStage, sense_amp_decisions
-
-_NM_MODE = {"abs_max": 0, "none": 1, "constant": 2}
+from .state import (COUNTER_NAMES, K_ADC, K_BACKWARD_MVM, K_BM_REPEATS, K_CELLS_PROGRAMMED, K_DAC, K_FORWARD_MVM,
+                    K_PROGRAM_CALLS, K_PULSE_TOTAL, K_SENSE_AMP, K_UPDATES, RNG_BACKWARD, RNG_DECAY, RNG_FORWARD,
+                    RNG_NAMES, RNG_PROGRAM, RNG_UPDATE, TILE_STREAMS, ArrayState, LoopView, ReadParams, TileAt,
+                    read_params, update_params)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -51,7 +53,6 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return torch.from_numpy(a).matmul(torch.from_numpy(b)).numpy()
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 FUSED_READ_MAX_BATCH = 32  # up to here one compiled call per read (read_tiles); above, torch's GEMM
-_TILE_STREAMS = 16  # stream offset between tiles
 
 
 class CrossbarArray:
@@ -92,28 +93,31 @@ class CrossbarArray:
         check_counter_range("CrossbarArray", "rows x cols", self.rows * self.cols)
         self.tile_rows, self.tile_cols = int(tile_rows), int(tile_cols)
         self.seed = int(seed)
-        self._g = self.device.global_params()
-        self._pw_up, self._pw_down = self.device.piecewise_tables()
+        self._g = self.device.kernel_params()
         self._cell = sample_cells(self.device, (self.rows, self.cols), self.seed)
         self._w = np.zeros((self.rows, self.cols), dtype=np.float32)
         self._w_read = self._w if self._g[G_WRITE_NOISE] == 0 else self._w.copy()
+        self._update = update_params(self.update_config, self.device.dw_min)
+        #: decay or diffusion after every update (aihwkit: after every mini-batch)
+        self._decays = bool(np.any(self._cell[..., C_DECAY] != 1.0) or np.any(self._cell[..., C_DIFFUSION] > 0.0))
         self._reference: np.ndarray | None = None
         self._read_cache: np.ndarray | None = None
         self.tiles = [(r0, min(r0 + self.tile_rows, self.rows), c0, min(c0 + self.tile_cols, self.cols))
                       for r0 in range(0, self.rows, self.tile_rows) for c0 in range(0, self.cols, self.tile_cols)]
-        self._tile_table = np.array(self.tiles, dtype=np.int64).reshape(-1, 4)
-        #: pulses per tile of the last update; :mod:`xbarsim.crossbar.schedule` sizes row blocks by it
-        self.last_tile_pulses = [0] * len(self.tiles)
         self._dac_per_sample = {False: sum(c1 - c0 for (_, _, c0, c1) in self.tiles),
                                 True: sum(r1 - r0 for (r0, r1, _, _) in self.tiles)}
-        self._io_args: dict = {}  # per direction: (IOConfig, read_tiles arguments) of the last read
+        self._io_args: dict = {}  # per direction: (IOConfig, its ReadParams) of the last read
         self._pulses = np.zeros((self.rows, self.cols), dtype=np.int64)
-        self._counts = {"forward_mvm": 0, "backward_mvm": 0, "dac": 0, "adc": 0, "sense_amp": 0, "updates": 0,
-                        "bm_repeats": 0, "pulse_total": 0, "cells_programmed": 0, "program_calls": 0}
+        self._state = ArrayState(w=self._w, w_read=self._w_read, cell=self._cell, g=self._g, pulses=self._pulses,
+                                 tiles=np.array(self.tiles, dtype=np.int64).reshape(-1, 4),
+                                 rng=np.zeros(len(RNG_NAMES), dtype=np.int64),
+                                 counters=np.zeros(len(COUNTER_NAMES), dtype=np.int64),
+                                 tile_pulses=np.zeros(len(self.tiles), dtype=np.int64), seed=self.seed)
+        self._rng = self._state.rng
+        self._counts = self._state.counters
         self.n_input_tiles = -(-self.cols // self.tile_cols)
         self._sa_threshold = np.zeros((self.n_input_tiles, self.rows), dtype=np.float32)
         self._sa_sign = np.ones((self.n_input_tiles, self.rows), dtype=np.float32)
-        self._rng = {"forward": 0, "backward": 0, "update": 0, "program": 0, "decay": 0}
         self._inflight: Callable[[], Any] | None = None  # finishes an update still being pulsed (defer_settle)
         w0 = np.clip(0.0, self._cell[..., C_B_MIN], self._cell[..., C_B_MAX])
         self._w[...] = w0
@@ -151,8 +155,8 @@ class CrossbarArray:
         """Draw write noise for the read copy (when the device has any)."""
         wn = self._g[G_WRITE_NOISE]
         if wn > 0:
-            self._rng["program"] += 1
-            noise = normal_matrix(self.seed, STREAM_PROGRAM, self._rng["program"], self.rows, self.cols)
+            self._rng[RNG_PROGRAM] += 1
+            noise = normal_matrix(self.seed, STREAM_PROGRAM, self._rng[RNG_PROGRAM], self.rows, self.cols)
             self._w_read[...] = self._w + wn * noise
         self._invalidate()
 
@@ -188,8 +192,8 @@ class CrossbarArray:
         lo, hi = self._cell[..., C_B_MIN], self._cell[..., C_B_MAX]
         clipped = int(np.count_nonzero((w < lo) | (w > hi)))
         self._w[...] = np.clip(w, lo, hi)
-        self._counts["cells_programmed"] += self.rows * self.cols
-        self._counts["program_calls"] += 1
+        self._counts[K_CELLS_PROGRAMMED] += self.rows * self.cols
+        self._counts[K_PROGRAM_CALLS] += 1
         self._refresh_read()
         return clipped
 
@@ -250,18 +254,19 @@ class CrossbarArray:
             check_counter_range("CrossbarArray", f"{name} batch x max(rows, cols)", a.shape[0] * max(self.rows, self.cols))
         return a
 
-    def _fused_read_args(self, io: IOConfig, transposed: bool) -> tuple | None:
-        """The periphery arguments of :func:`read_tiles` for ``io`` (cached; IOConfig is frozen), or None."""
+    def _read_params(self, io: IOConfig, transposed: bool) -> ReadParams:
+        """``io`` compiled for the direction (cached; IOConfig is frozen)."""
         hit = self._io_args.get(transposed)
         if hit is not None and hit[0] is io:
             return hit[1]
-        args = None
-        if not io.perfect and (io.w_noise == 0 or io.w_noise_type == "none"):
-            args = (_NM_MODE[io.noise_management], float(io.nm_thres), float(io.inp_step), float(io.inp_bound),
-                    float(io.inp_noise), float(io.out_noise), float(io.out_step), float(io.out_bound),
-                    not transposed and io.bound_management == "iterative", self._bm_limit(io))
-        self._io_args[transposed] = (io, args)
-        return args
+        rp = read_params(io, transposed)
+        self._io_args[transposed] = (io, rp)
+        return rp
+
+    @staticmethod
+    def _fuses(io: IOConfig) -> bool:
+        """Whether the compiled read (:func:`read_tiles`) covers ``io``: not perfect, no weight noise."""
+        return not io.perfect and (io.w_noise == 0 or io.w_noise_type == "none")
 
     def _read(self, x: np.ndarray, w: np.ndarray, transposed: bool, io: IOConfig, stream: int,
               ctr: int, bound_management: bool) -> np.ndarray:
@@ -273,17 +278,16 @@ class CrossbarArray:
         xq = np.empty_like(x)
         scale = np.zeros(batch, dtype=np.float64)
         factor = np.ones(batch, dtype=np.float64)
-        nm = _NM_MODE[io.noise_management]
-        prepare_input(x, xq, scale, nm, io.nm_thres, factor, io.inp_step, io.inp_bound, io.inp_noise,
-                      self.seed, stream, ctr * 16)
+        rp = self._read_params(io, transposed)
+        adc_args = (io.out_noise, io.out_step, io.out_bound)
+        prepare_input(x, xq, scale, factor, rp, (self.seed, stream, ctr * 16))
         y = matmul(xq, w) if transposed else matmul(xq, w.T)
         wstd = self._weight_noise_std(xq, w, transposed, io)
         active = np.ones(batch, dtype=np.bool_)
-        sat = finalize_output(y, active, wstd, io.out_noise, io.out_step, io.out_bound, self.seed, stream,
-                              ctr * 16, True)
+        sat = finalize_output(y, active, wstd, adc_args, (self.seed, stream, ctr * 16), True)
         adc = batch * n_out
         if bound_management and io.bound_management == "iterative" and sat.any():
-            limit = self._bm_limit(io)
+            limit = rp.bm_limit
             it = 0
             while sat.any():
                 grow = sat & (factor * 2.0 <= limit)
@@ -292,27 +296,17 @@ class CrossbarArray:
                 it += 1
                 factor[grow] *= 2.0
                 xqs = np.zeros_like(x)
-                prepare_input(x, xqs, np.zeros(batch), nm, io.nm_thres, np.where(grow, factor, 0.0), io.inp_step,
-                              io.inp_bound, io.inp_noise, self.seed, stream, ctr * 16 + it)
+                prepare_input(x, xqs, np.zeros(batch), np.where(grow, factor, 0.0), rp, (self.seed, stream, ctr * 16 + it))
                 ys = matmul(xqs, w.T)
                 ws = self._weight_noise_std(xqs, w, False, io)
-                sat = finalize_output(ys, grow, ws, io.out_noise, io.out_step, io.out_bound, self.seed, stream,
-                                      ctr * 16 + it, True)
+                sat = finalize_output(ys, grow, ws, adc_args, (self.seed, stream, ctr * 16 + it), True)
                 y[grow] = ys[grow]
                 n_grow = int(grow.sum())
                 adc += n_grow * n_out
-                self._counts["bm_repeats"] += n_grow
-        self._counts["adc"] += adc
+                self._counts[K_BM_REPEATS] += n_grow
+        self._counts[K_ADC] += adc
         y *= (scale * factor).astype(np.float32)[:, None]
         return y
-
-    @staticmethod
-    def _bm_limit(io: IOConfig) -> float:
-        """Largest total input reduction of iterative bound management."""
-        limit = io.max_bm_factor
-        if io.inp_res > 0:
-            limit = min(limit, io.max_bm_res / io.inp_res)
-        return float(limit)
 
     @staticmethod
     def _weight_noise_std(xq: np.ndarray, w: np.ndarray, transposed: bool, io: IOConfig) -> np.ndarray:
@@ -330,34 +324,31 @@ class CrossbarArray:
     def _tiled_read(self, v: np.ndarray, transposed: bool) -> np.ndarray:
         """Read every tile through its own periphery and sum partial results digitally."""
         w = self._read_weights()
-        kind = "backward" if transposed else "forward"
         io = self.backward_io if transposed else self.io
-        stream = STREAM_BACKWARD if transposed else STREAM_FORWARD
-        ctr = self._rng[kind]
-        self._rng[kind] += 1
         batch = v.shape[0]
-        fused = self._fused_read_args(io, transposed) if batch <= FUSED_READ_MAX_BATCH else None
-        if fused is not None:
+        if batch <= FUSED_READ_MAX_BATCH and self._fuses(io):
             out = np.empty((batch, self.cols if transposed else self.rows), dtype=np.float32)
-            adc, repeats = read_tiles(v, w, self._tile_table, transposed, *fused, self.seed, stream, _TILE_STREAMS,
-                                      ctr, out)
-            self._counts["adc"] += adc
-            self._counts["bm_repeats"] += repeats
-        elif len(self.tiles) == 1:
+            read_tiles(v, w, self._state, self._read_params(io, transposed), transposed, out)
+            return out
+        which = RNG_BACKWARD if transposed else RNG_FORWARD
+        stream = STREAM_BACKWARD if transposed else STREAM_FORWARD
+        ctr = int(self._rng[which])
+        self._rng[which] += 1
+        if len(self.tiles) == 1:
             out = self._read(v, w, transposed, io, stream, ctr, not transposed)
         else:
             out = np.zeros((batch, self.cols if transposed else self.rows), dtype=np.float32)
             for t, (r0, r1, c0, c1) in enumerate(self.tiles):
                 (i0, i1), (o0, o1) = ((r0, r1), (c0, c1)) if transposed else ((c0, c1), (r0, r1))
                 out[:, o0:o1] += self._read(np.ascontiguousarray(v[:, i0:i1]), w[r0:r1, c0:c1], transposed, io,
-                                            stream + _TILE_STREAMS * t, ctr, not transposed)
+                                            stream + TILE_STREAMS * t, ctr, not transposed)
         self._book_reads(transposed, batch)
         return out
 
     def _book_reads(self, transposed: bool, samples: int) -> None:
         """Count the MVMs (one per tile and sample) and DAC conversions of ``samples`` reads."""
-        self._counts["backward_mvm" if transposed else "forward_mvm"] += samples * len(self.tiles)
-        self._counts["dac"] += samples * self._dac_per_sample[transposed]
+        self._counts[K_BACKWARD_MVM if transposed else K_FORWARD_MVM] += samples * len(self.tiles)
+        self._counts[K_DAC] += samples * self._dac_per_sample[transposed]
 
     def forward(self, x: Any) -> np.ndarray:
         """``y = W x`` for a batch ``x`` of shape (batch, cols) -> (batch, rows), float32.
@@ -409,28 +400,27 @@ class CrossbarArray:
         batch = x.shape[0]
         xq = np.empty_like(x)
         scale = np.zeros(batch, dtype=np.float64)
-        prepare_input(x, xq, scale, _NM_MODE[io.noise_management], io.nm_thres, np.ones(batch), io.inp_step,
-                      io.inp_bound, io.inp_noise, self.seed, stream, ctr * 16)
+        prepare_input(x, xq, scale, np.ones(batch), self._read_params(io, False), (self.seed, stream, ctr * 16))
         y = matmul(xq, w.T)
-        finalize_output(y, np.ones(batch, dtype=np.bool_), self._weight_noise_std(xq, w, False, io), io.out_noise,
-                        0.0, np.inf, self.seed, stream, ctr * 16, True)
+        finalize_output(y, np.ones(batch, dtype=np.bool_), self._weight_noise_std(xq, w, False, io),
+                        (io.out_noise, 0.0, np.inf), (self.seed, stream, ctr * 16), True)
         y *= scale.astype(np.float32)[:, None]
         return y
 
     def _sense_read(self, x: np.ndarray) -> np.ndarray:
         """Forward read ending in sense amplifiers; input tiles merged by ``output_stage.tile_merge``."""
         w = self._read_weights()
-        ctr = self._rng["forward"]
-        self._rng["forward"] += 1
+        ctr = int(self._rng[RNG_FORWARD])
+        self._rng[RNG_FORWARD] += 1
         batch = x.shape[0]
         votes = np.zeros((batch, self.rows), dtype=np.float32)
         for t, (r0, r1, c0, c1) in enumerate(self.tiles):
             k = c0 // self.tile_cols
             cur = self._analog_current(np.ascontiguousarray(x[:, c0:c1]), w[r0:r1, c0:c1], self.io,
-                                       STREAM_FORWARD + _TILE_STREAMS * t, ctr)
+                                       STREAM_FORWARD + TILE_STREAMS * t, ctr)
             votes[:, r0:r1] += sense_amp_decisions(cur, self._sa_threshold[k, r0:r1], self._sa_sign[k, r0:r1])
         self._book_reads(False, batch)
-        self._counts["sense_amp"] += batch * self.rows * self.n_input_tiles
+        self._counts[K_SENSE_AMP] += batch * self.rows * self.n_input_tiles
         if self.output_stage.tile_merge == "majority":
             return np.where(votes >= 0, np.float32(1.0), np.float32(-1.0))
         return votes
@@ -461,7 +451,7 @@ class CrossbarArray:
         Run every job (:meth:`xbarsim.crossbar.kernels.PulseJob.run`, in any order or
         concurrently), then call :meth:`finish_update` with them.
         """
-        return [plan_pulses(*args) for args in self.tile_update_args(x, d, lr)]
+        return [plan_pulses(tile) for tile in self.tile_update_args(x, d, lr)]
 
     def tile_update_args(self, x: Any, d: Any, lr: float) -> list[TileUpdate]:
         """Validate an update, advance the random streams, return :func:`plan_pulses` arguments per tile.
@@ -471,23 +461,19 @@ class CrossbarArray:
         """
         x, d, lr = self.check_update_args(x, d, lr)
         batch = x.shape[0]
-        step0 = self._rng["update"]
-        self._rng["update"] += batch
-        self._counts["updates"] += batch
+        step0 = int(self._rng[RNG_UPDATE])
+        self._rng[RNG_UPDATE] += batch
+        self._counts[K_UPDATES] += batch
         out: list[TileUpdate] = []
-        if isinstance(self.device, IdealDevice):
+        if not self.device.pulsed:
             self._w -= np.float32(lr) * matmul(d.T, x)
         elif lr > 0:
-            up = self.update_config
             single = len(self.tiles) == 1
+            step = self.device.pulse_step
             for t, (r0, r1, c0, c1) in enumerate(self.tiles):
-                out.append(TileUpdate(
-                    w=self._w, w_read=self._w_read, cell=self._cell, g=self._g, pw_up=self._pw_up,
-                    pw_down=self._pw_down, x=x if single else np.ascontiguousarray(x[:, c0:c1]),
-                    d=d if single else np.ascontiguousarray(d[:, r0:r1]), lr=lr, dw_min=float(self.device.dw_min),
-                    desired_bl=int(up.desired_bl), update_management=bool(up.update_management),
-                    update_bl_management=bool(up.update_bl_management), seed=self.seed,
-                    stream_offset=_TILE_STREAMS * t, step0=step0, counts=self._pulses, r0=r0, c0=c0))
+                out.append(TileUpdate(self._state, x if single else np.ascontiguousarray(x[:, c0:c1]),
+                                      d if single else np.ascontiguousarray(d[:, r0:r1]), lr, self._update,
+                                      TileAt(r0, c0, TILE_STREAMS * t, step0), step))
         return out
 
     def check_update_args(self, x: Any, d: Any, lr: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -498,77 +484,55 @@ class CrossbarArray:
         if x.shape[0] != d.shape[0]:
             raise ValueError(f"CrossbarArray.update: x and d batch sizes differ ({x.shape[0]} vs {d.shape[0]})")
         require_number("CrossbarArray.update", "lr", float(lr), 0.0, None)
+        for name, a in (("x", x), ("d", d)):
+            if not np.isfinite(a).all():
+                bad = np.argwhere(~np.isfinite(a))[0]
+                raise ValueError(f"CrossbarArray.update: {name} contains a non-finite value ({a[tuple(bad)]} at "
+                                 f"sample {bad[0]}, index {bad[1]}); no cell was changed")
         return x, d, float(lr)
 
     def finish_update(self, jobs: list) -> int:
         """Second half of :meth:`update`, after its jobs ran: counters, decay/diffusion; returns the pulses."""
         total = sum(job.pulses for job in jobs)
         if len(jobs) == len(self.tiles):
-            self.last_tile_pulses = [job.pulses for job in jobs]
-        self._counts["pulse_total"] += total
+            self._state.tile_pulses[:] = [job.pulses for job in jobs]
+        self._counts[K_PULSE_TOTAL] += total
         self._post_update()
         self._invalidate()
         return total
 
     # ------------------------------------------------- compiled training loops
-    def loop_state(self, batch: int) -> LoopState | None:
-        """The arrays and settings a compiled training loop needs to read and update this array itself.
+    def loop_state(self, batch: int) -> LoopView | None:
+        """What a compiled training loop needs to read and update this array itself (:class:`LoopView`).
 
-        The loop must then do exactly what :meth:`forward`, :meth:`backward` and
-        :meth:`update` do (:func:`read_tiles` with ``fwd`` / ``bwd`` and
-        :func:`xbarsim.crossbar.pulse_helper.pulse_tile_shared` per tile, same streams and
-        counters) and report back through :meth:`loop_advance`.  ``None`` where
-        batches of ``batch`` samples do not take that path: an ideal device (exact
-        updates), a sense-amp output stage, reads of more than
-        ``FUSED_READ_MAX_BATCH`` samples, perfect or weight-noise IO, or decay and
-        diffusion after updates.
+        The loop calls the same kernels as :meth:`forward`, :meth:`backward` and :meth:`update`
+        (:func:`read_tiles`, :func:`xbarsim.crossbar.pulse_helper.update_tiles`), which advance
+        the streams and counters in the array's own state.  ``None`` where batches of ``batch``
+        samples do not take that path: an ideal device (exact updates), a sense-amp output
+        stage, reads of more than ``FUSED_READ_MAX_BATCH`` samples, perfect or weight-noise
+        IO, or decay and diffusion after updates.
         """
         self.settle()
-        if (isinstance(self.device, IdealDevice) or self.output_stage.kind != "adc" or batch > FUSED_READ_MAX_BATCH
-                or getattr(self.device, "lifetime", 0) > 0 or getattr(self.device, "diffusion", 0) > 0):
+        if (not self.device.pulsed or self.output_stage.kind != "adc" or batch > FUSED_READ_MAX_BATCH
+                or self._decays or not (self._fuses(self.io) and self._fuses(self.backward_io))):
             return None
-        fwd, bwd = self._fused_read_args(self.io, False), self._fused_read_args(self.backward_io, True)
-        if fwd is None or bwd is None:
-            return None
-        up = self.update_config
         ref = _EMPTY2 if self._reference is None else np.ascontiguousarray(
             np.broadcast_to(self._reference, (self.rows, self.cols)))
-        return LoopState(w=self._w, w_read=self._w_read, cell=self._cell, g=self._g, pw_up=self._pw_up,
-                         pw_down=self._pw_down, pulses=self._pulses, tiles=self._tile_table, reference=ref,
-                         read=self._read_weights(), fwd=fwd, bwd=bwd, dw_min=float(self.device.dw_min),
-                         desired_bl=int(up.desired_bl), update_management=bool(up.update_management),
-                         update_bl_management=bool(up.update_bl_management), seed=self.seed,
-                         model=int(self._g[G_MODEL]), tile_streams=_TILE_STREAMS,
-                         rng_forward=self._rng["forward"], rng_backward=self._rng["backward"],
-                         rng_update=self._rng["update"])
+        return LoopView(state=self._state, read=self._read_weights(), reference=ref,
+                        fwd=self._read_params(self.io, False), bwd=self._read_params(self.backward_io, True),
+                        update=self._update, step=self.device.pulse_step)
 
-    def loop_advance(self, forward_reads: int, forward_samples: int, backward_reads: int, backward_samples: int,
-                     adc: int, bm_repeats: int, update_samples: int, pulses: int, last_tile_pulses: Any) -> None:
-        """Book what a compiled loop did with :meth:`loop_state`'s arrays: counters and random streams.
-
-        ``*_reads`` count read calls (each advances its direction's stream counter
-        by one), ``*_samples`` the samples read or applied; ``last_tile_pulses``
-        are the pulses per tile of the last update (ignored when none ran).
-        """
-        self._book_reads(False, int(forward_samples))
-        self._book_reads(True, int(backward_samples))
-        self._counts["adc"] += int(adc)
-        self._counts["bm_repeats"] += int(bm_repeats)
-        self._counts["updates"] += int(update_samples)
-        self._counts["pulse_total"] += int(pulses)
-        self._rng["forward"] += int(forward_reads)
-        self._rng["backward"] += int(backward_reads)
-        self._rng["update"] += int(update_samples)
-        if update_samples:
-            self.last_tile_pulses = [int(p) for p in last_tile_pulses]
-        self._invalidate()
+    @property
+    def last_tile_pulses(self) -> list[int]:
+        """Pulses per tile of the last update; :mod:`xbarsim.crossbar.schedule` sizes row blocks by it."""
+        return [int(p) for p in self._state.tile_pulses]
 
     def _post_update(self) -> None:
         """Decay and diffusion, once per update call (aihwkit: once per mini-batch)."""
-        if getattr(self.device, "lifetime", 0) > 0 or getattr(self.device, "diffusion", 0) > 0:
-            self._rng["decay"] += 1
+        if self._decays:
+            self._rng[RNG_DECAY] += 1
             before = self._w.copy() if self._w_read is not self._w else None
-            decay_and_diffuse(self._w, self._cell, self.seed, self._rng["decay"])
+            decay_and_diffuse(self._w, self._cell, self.seed, int(self._rng[RNG_DECAY]))
             if before is not None:
                 self._w_read += self._w - before
 
@@ -585,7 +549,7 @@ class CrossbarArray:
         ``n`` is an int or a (rows, cols) integer array (0 = no pulse).
         """
         self.settle()
-        if isinstance(self.device, IdealDevice):
+        if not self.device.pulsed:
             raise ValueError("CrossbarArray.apply_pulses: IdealDevice is not pulsed")
         up_mask = np.asarray(up_mask, dtype=bool)
         if up_mask.shape != (self.rows, self.cols):
@@ -595,10 +559,10 @@ class CrossbarArray:
             raise ValueError("CrossbarArray.apply_pulses: n must be >= 0")
         check_counter_range("CrossbarArray.apply_pulses", "pulses per cell n", int(n_arr.max(initial=0)))
         counts = np.where(up_mask, n_arr, -n_arr).astype(np.int64)
-        self._rng["update"] += 1
-        apply_pulse_counts(self._w, self._w_read, counts, self._cell, self._g, self._pw_up, self._pw_down,
-                           self.seed, (1 << 40) + self._rng["update"], self._pulses, 0, 0, self.cols)
-        self._counts["pulse_total"] += int(np.abs(counts).sum())
+        self._rng[RNG_UPDATE] += 1
+        apply_pulse_counts(self.device, self._w, self._w_read, counts, self._cell, self._pulses,
+                           (self.seed, (1 << 40) + int(self._rng[RNG_UPDATE]), 0, 0, self.cols))
+        self._counts[K_PULSE_TOTAL] += int(np.abs(counts).sum())
         self._invalidate()
 
     # --------------------------------------------------------------- counters
@@ -607,14 +571,13 @@ class CrossbarArray:
         """Operation counters: MVMs (per tile), DAC/ADC conversions, sense-amp decisions, updates, pulses per
         cell, programmed cells and programming calls."""
         self.settle()
-        out: dict[str, Any] = dict(self._counts)
+        out: dict[str, Any] = {k: int(v) for k, v in zip(COUNTER_NAMES, self._counts)}
         out["pulses"] = self._pulses
         return out
 
     def reset_counters(self) -> None:
         self.settle()
-        for k in self._counts:
-            self._counts[k] = 0
+        self._counts[...] = 0
         self._pulses[...] = 0
 
     # ------------------------------------------------------------------ state
@@ -634,8 +597,8 @@ class CrossbarArray:
             "cell": self._cell.copy(),
             "reference": None if self._reference is None else self._reference.copy(),
             "pulses": self._pulses.copy(),
-            "counters": dict(self._counts),
-            "rng": dict(self._rng),
+            "counters": {k: int(v) for k, v in zip(COUNTER_NAMES, self._counts)},
+            "rng": {k: int(v) for k, v in zip(RNG_NAMES, self._rng)},
             "sense_amp_threshold": self._sa_threshold.copy(),
             "sense_amp_sign": self._sa_sign.copy(),
         }
@@ -653,8 +616,10 @@ class CrossbarArray:
         ref = state.get("reference")
         self._reference = None if ref is None else np.array(ref, dtype=np.float32)
         self._pulses[...] = state["pulses"]
-        self._counts.update({k: int(v) for k, v in state["counters"].items()})
-        self._rng.update({k: int(v) for k, v in state["rng"].items()})
+        for k, v in state["counters"].items():
+            self._counts[COUNTER_NAMES.index(k)] = int(v)
+        for k, v in state["rng"].items():
+            self._rng[RNG_NAMES.index(k)] = int(v)
         if "sense_amp_threshold" in state:
             self.set_sense_amp(state["sense_amp_threshold"], state["sense_amp_sign"])
         self._invalidate()

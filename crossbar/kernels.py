@@ -8,7 +8,7 @@ number of threads.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -16,10 +16,13 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from xbarsim.devices.kernels import noise_scalars, pulse_once_flat, specialise
-from xbarsim.devices.models import G_MODEL, G_WRITE_NOISE
-from xbarsim.devices.rng import (STREAM_D_BITS, STREAM_PULSE, STREAM_WRITE, STREAM_X_BITS, make_key, normal,
-                                 normals_into, rand64)
+from xbarsim.devices.kernels import noise_of, pulse_once_flat, specialise
+from xbarsim.devices.layout import G_WRITE_NOISE
+from xbarsim.devices.rng import (STREAM_BACKWARD, STREAM_D_BITS, STREAM_FORWARD, STREAM_PULSE, STREAM_WRITE,
+                                 STREAM_X_BITS, make_key, normal, normals_into, rand64)
+
+from .state import (K_ADC, K_BACKWARD_MVM, K_BM_REPEATS, K_DAC, K_FORWARD_MVM, RNG_BACKWARD, RNG_FORWARD,
+                    TILE_STREAMS, ArrayState, Coincidences, TileAt, UpdateParams)
 
 #: elements of a read's periphery (DAC, ADC) from which it runs on numba's threads.  Measured
 #: on this project's 2-core host (medians of 12-30 interleaved reads, 2026-11-27): serial was
@@ -34,7 +37,6 @@ PARALLEL_MIN_WORK = 1 << 19
 LISTS_PARALLEL_MIN_WORK = 1 << 20
 PREFETCH_AHEAD = 16  # pulses
 _NO_W_NOISE = np.zeros((0, 0))  # w_noise_std of a read without weight noise
-MODEL = -1  # device model id, a compile-time constant in specialise() builds
 
 _U32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
@@ -136,8 +138,9 @@ def _bernoulli_bits(key, index, p, bl):
 
 
 @numba.njit(cache=True)
-def update_coefficients(x_max, d_max, lr, dw_min, desired_bl, update_management, update_bl_management):
-    """Bit length and probability scales (BL, A for d, B for x); see UpdateConfig."""
+def update_coefficients(x_max, d_max, lr, up):
+    """Bit length and probability scales (BL, A for d, B for x); see UpdateConfig (``up``: UpdateParams)."""
+    dw_min, desired_bl, update_management, update_bl_management = up
     if x_max == 0.0 or d_max == 0.0 or lr == 0.0:
         return 0, 0.0, 0.0
     k = lr * x_max * d_max / dw_min
@@ -160,40 +163,48 @@ def update_coefficients(x_max, d_max, lr, dw_min, desired_bl, update_management,
     return bl, a, b
 
 
-def _coincidence_lists(x, d, lr, dw_min, desired_bl, update_management, update_bl_management, seed,
-                       stream_offset, step0):
+def _coincidence_lists(x, d, lr, up, where):
     """Draw the bit streams of a batch and list, per sample and slot, the active columns.
 
-    ``x``: (batch, cols), ``d``: (batch, rows).  Sample ``s`` uses step ``step0 + s``.
+    ``x``: (batch, cols), ``d``: (batch, rows), ``up``: UpdateParams, ``where = (seed,
+    stream_offset, step0)``.  Sample ``s`` uses step ``step0 + s``.
     Per sample, the BL and the probability scales follow :func:`update_coefficients`;
     x element ``j`` fires in slot ``t`` with probability ``min(1, B |x_j|)`` and d
     element ``i`` with ``min(1, A |d_i|)``, independently per slot.  Returns
     ``(dbits, slot_ptr, slot_col, n_pulses)``: ``dbits[s, i]`` packs the slots of
     d element ``i``; the columns active in slot ``t`` of sample ``s`` are
     ``slot_col[s, slot_ptr[s, t]:slot_ptr[s, t + 1]]``; ``n_pulses`` is the number of
-    coincidences, i.e. of pulses the batch will apply.
+    coincidences, i.e. of pulses the batch will apply, or -1 (and nothing drawn) when an
+    element of ``x`` or ``d`` is NaN or infinite.
     """
+    seed, stream_offset, step0 = where
     batch, cols = x.shape
     rows = d.shape[1]
     bls = np.zeros(batch, dtype=np.int64)
     pa = np.zeros(batch)
     pb = np.zeros(batch)
+    finite = True
     for s in range(batch):
         xm = 0.0
         for j in range(cols):
             v = abs(x[s, j])
+            finite &= v < np.inf
             if v > xm:
                 xm = v
         dm = 0.0
         for i in range(rows):
             v = abs(d[s, i])
+            finite &= v < np.inf
             if v > dm:
                 dm = v
-        bl, a, b = update_coefficients(xm, dm, lr, dw_min, desired_bl, update_management, update_bl_management)
+        bl, a, b = update_coefficients(xm, dm, lr, up)
         bls[s] = bl
         pa[s] = a
         pb[s] = b
 
+    if not finite:  # nothing drawn, nothing to pulse: the caller raises
+        return (np.zeros((batch, rows), dtype=np.uint64), np.zeros((batch, 65), dtype=np.int64),
+                np.zeros((batch, 0), dtype=np.int32), np.int64(-1))
     dbits = np.zeros((batch, rows), dtype=np.uint64)
     slot_ptr = np.zeros((batch, 65), dtype=np.int64)
     slot_col = np.empty((batch, cols * max(1, bls.max())), dtype=np.int32)
@@ -239,12 +250,13 @@ def _coincidence_lists(x, d, lr, dw_min, desired_bl, update_management, update_b
 
 
 @numba.njit(cache=True, inline="always")
-def _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                counts, r0, c0, row_lo, row_hi, model):
+def _pulse_rows(st, co, at, row_lo, row_hi):
     """Apply one pulse of sign ``-sign(d_i x_j)`` per coincidence listed by :func:`_coincidence_lists`.
 
+    ``st``: the array's :class:`~xbarsim.crossbar.state.ArrayState`; ``co``: the tile's
+    :class:`~xbarsim.crossbar.state.Coincidences`; ``at``: its :class:`~xbarsim.crossbar.state.TileAt`.
     The tile is ``w[r0:r0 + rows, c0:c0 + cols]`` of the whole C-contiguous
-    arrays ``w``, ``w_read``, ``cell`` and ``counts``; only its rows
+    arrays ``w``, ``w_read``, ``cell`` and ``pulses``; only its rows
     ``row_lo <= i < row_hi`` are pulsed, so disjoint row ranges of one tile can
     run concurrently.  Cell ``(i, j)`` of sample ``s`` is pulsed in every slot
     ``t`` where both ``dbits[s, i]`` and x element ``j`` fire:
@@ -257,6 +269,9 @@ def _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_
     row the samples are applied in order, the same physics as a
     sample-sequential array.
     """
+    w, w_read, cell, g, counts, seed = st.w, st.w_read, st.cell, st.g, st.pulses, st.seed
+    x, d, dbits, slot_ptr, slot_col = co
+    r0, c0, stream_offset, step0 = at
     batch, cols = x.shape
     full_cols = w.shape[1]
     wf = w.reshape(w.size)  # views (the arrays are C-contiguous): flat indices need no strides
@@ -265,7 +280,7 @@ def _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_
     cellf = cell.reshape(cell.size)
     nc = np.uint64(cell.shape[2])
     wn = g[G_WRITE_NOISE]
-    std, mult = noise_scalars(g)
+    noise = noise_of(g)
     keys = np.empty(batch, dtype=np.uint64)
     wkeys = np.empty(batch, dtype=np.uint64)
     for s in range(batch):
@@ -324,12 +339,12 @@ def _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_
                 prefetch(wf, ea)
                 prefetch(cf, ea)
             e = p_e[k]
-            st = p_st[k]
-            s = np.uint64(st >> np.uint32(7))
-            t = np.uint64(st & np.uint32(63))
+            sl = p_st[k]
+            s = np.uint64(sl >> np.uint32(7))
+            t = np.uint64(sl & np.uint32(63))
             idx = ibase + (e - rbase)
-            val = pulse_once_flat(np.float64(wf[e]), (st & np.uint32(64)) != 0, cellf, e * nc, model, std, mult,
-                                  g, pw_up, pw_down, normal(keys[s], idx, t))
+            val = pulse_once_flat(np.float64(wf[e]), (sl & np.uint32(64)) != 0, cellf, e * nc, g, noise,
+                                  normal(keys[s], idx, t))
             wf[e] = val
             if wn > 0.0:
                 wrf[e] = val + wn * normal(wkeys[s], idx, 0)
@@ -338,12 +353,9 @@ def _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_
             cf[e] += 1
 
 
-def _apply_coincidences(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed,
-                        stream_offset, step0, counts, r0, c0, row_lo, row_hi):
-    """:func:`_pulse_rows` of rows ``row_lo:row_hi`` (built by :func:`xbarsim.devices.kernels.specialise`)."""
-    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
-    _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                counts, r0, c0, row_lo, row_hi, model)
+def _apply_coincidences(st, co, at, row_lo, row_hi):
+    """:func:`_pulse_rows` of rows ``row_lo:row_hi`` (built for the device by :func:`xbarsim.devices.kernels.specialise`)."""
+    _pulse_rows(st, co, at, row_lo, row_hi)
 
 
 @numba.njit(cache=True)
@@ -358,8 +370,7 @@ def row_blocks(rows, n_blocks, out):
 
 
 @numba.njit(cache=True, inline="always")
-def _pulse_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                  counts, r0, c0, bounds, claimed, model):
+def _pulse_blocks(st, co, at, bounds, claimed):
     """:func:`_pulse_rows` of row blocks ``bounds[b]:bounds[b + 1]`` claimed one by one; returns how many.
 
     Threads running it on the same tile with the same ``claimed`` (an int64
@@ -373,17 +384,13 @@ def _pulse_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slo
         b = atomic_fetch_add(claimed, 0, 1)
         if b >= nb:
             return done
-        _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset,
-                    step0, counts, r0, c0, bounds[b], bounds[b + 1], model)
+        _pulse_rows(st, co, at, bounds[b], bounds[b + 1])
         done += 1
 
 
-def _apply_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed,
-                  stream_offset, step0, counts, r0, c0, bounds, claimed):
+def _apply_blocks(st, co, at, bounds, claimed):
     """:func:`_pulse_blocks` from one thread (serial build); several threads may call it on one tile at once."""
-    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
-    return _pulse_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset,
-                         step0, counts, r0, c0, bounds, claimed, model)
+    return _pulse_blocks(st, co, at, bounds, claimed)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -397,14 +404,15 @@ def _claim_rest(claimed, nb):
 def _nm_scale(x, b, i0, i1, nm_mode, nm_thres):
     """Noise-management scale of sample ``b`` over inputs ``i0:i1``.
 
-    ``nm_mode`` 0 (abs_max): ``max_j |x_j|``, capped at ``nm_thres`` if that is > 0;
-    1 (none): 1; 2 (constant): ``nm_thres``.
+    ``nm_mode`` 0 (abs_max): ``max_j |x_j|`` over the finite inputs (an infinite one then
+    saturates at the DAC bound), capped at ``nm_thres`` if that is > 0; 1 (none): 1;
+    2 (constant): ``nm_thres``.
     """
     if nm_mode == 0:
         m = 0.0
         for j in range(i0, i1):
             v = abs(x[b, j])
-            if v > m:
+            if v > m and v < np.inf:
                 m = v
         if nm_thres > 0.0 and m > nm_thres:
             m = nm_thres
@@ -412,6 +420,15 @@ def _nm_scale(x, b, i0, i1, nm_mode, nm_thres):
     if nm_mode == 2:
         return nm_thres
     return 1.0
+
+
+@numba.njit(cache=True, inline="always")
+def _has_nan(x, b, i0, i1):
+    """Whether sample ``b`` of ``x`` holds a NaN among inputs ``i0:i1``."""
+    for j in range(i0, i1):
+        if x[b, j] != x[b, j]:
+            return True
+    return False
 
 
 @numba.njit(cache=True, inline="always")
@@ -430,12 +447,13 @@ def _dac(v, inv_scale, step, inv_step, bound, noise, key, idx):
 
 
 @numba.njit(cache=True, inline="always")
-def _dac_row(src, b, i0, n, dst, inv_scale, step, inv_step, bound, noise, key):
-    """``dst[b, j] = _dac(src[b, i0 + j], ..., key, b n + j)`` for ``j < n``.
+def _dac_row(src, b, i0, n, dst, inv_scale, dac, key):
+    """``dst[b, j] = _dac(src[b, i0 + j], ..., key, b n + j)`` for ``j < n``; ``dac = (step, inv_step, bound, noise)``.
 
     Without noise the loop body holds no (untaken) ``normal()`` call, so it
     vectorises: 0.9 against 2.6 ns per element, measured serially on 256 x 512.
     """
+    step, inv_step, bound, noise = dac
     if noise > 0.0:
         for j in range(n):
             dst[b, j] = _dac(src[b, i0 + j], inv_scale, step, inv_step, bound, noise, key, b * n + j)
@@ -462,14 +480,18 @@ def _adc(v, noise, xi, step, inv_step, bound):
 
 
 @numba.njit(cache=True, inline="always")
-def _adc_row(y, b, n, out_noise, w_noise_std, key, xi, step, inv_step, bound, test_negative):
+def _adc_row(y, b, n, noise, key, xi, adc, test_negative):
     """ADC of row ``b`` of ``y`` in place (first ``n`` outputs); returns how many saturated.
+
+    ``noise = (out_noise, w_noise_std)``, ``adc = (step, inv_step, bound)``.
 
     Output ``i`` gets noise of std ``sqrt(out_noise^2 + w_noise_std[b, i]^2)`` (``w_noise_std``
     empty: ``out_noise``) times ``xi[i] = normal(key, b n + i, 0)``; ``xi`` is a buffer of
     at least ``n`` elements, left untouched (and read as is) when there is no noise.
     Saturation at the lower bound counts only with ``test_negative``.
     """
+    out_noise, w_noise_std = noise
+    step, inv_step, bound = adc
     has_w_noise = w_noise_std.shape[0] > 0
     if out_noise > 0.0 or has_w_noise:
         normals_into(key, b * n, 0, xi[:n])
@@ -485,49 +507,54 @@ def _adc_row(y, b, n, out_noise, w_noise_std, key, xi, step, inv_step, bound, te
     return n_sat
 
 
-def _prepare_input(x, out, scale, nm_mode, nm_thres, bm_factor, step, bound, noise, seed, stream, step_ctr):
+def _prepare_input(x, out, scale, bm_factor, rp, key_at):
     """Noise management + DAC: ``out = clip(round(x / (s f) / step) step, ±bound) + noise xi``.
 
+    ``rp``: :class:`~xbarsim.crossbar.state.ReadParams`; ``key_at = (seed, stream, step_ctr)``.
     The DAC noise of element ``(b, j)`` is ``normal(key, b n + j, 1)``; the output
     noise (:func:`_finalize_output`) uses sub-counter 0 of the same key.
-
-    ``nm_mode``: 0 abs_max, 1 none, 2 constant.  ``scale[b]`` receives ``s`` (before
-    the bound-management factor ``f = bm_factor[b]``).  Rows with ``bm_factor[b] == 0``
-    are skipped (already final).
+    ``scale[b]`` receives ``s`` (before the bound-management factor ``f = bm_factor[b]``).
+    Rows with ``bm_factor[b] == 0`` are skipped (already final).  A sample with a NaN
+    input and no finite non-zero one converts to NaN (a matmul would give NaN).
     """
     batch, n = x.shape
+    seed, stream, step_ctr = key_at
     key = make_key(seed, stream, step_ctr)
-    inv_step = 1.0 / step if step > 0.0 else 0.0
+    step = rp.inp_step
+    dac = (step, 1.0 / step if step > 0.0 else 0.0, rp.inp_bound, rp.inp_noise)
     for b in numba.prange(batch):
         f = bm_factor[b]
         if f == 0.0:
             continue
-        sc = _nm_scale(x, b, 0, n, nm_mode, nm_thres)
+        sc = _nm_scale(x, b, 0, n, rp.nm_mode, rp.nm_thres)
         scale[b] = sc
         if sc == 0.0:
+            fill = np.nan if _has_nan(x, b, 0, n) else 0.0
             for j in range(n):
-                out[b, j] = 0.0
+                out[b, j] = fill
             continue
-        _dac_row(x, b, 0, n, out, 1.0 / (sc * f), step, inv_step, bound, noise, key)
+        _dac_row(x, b, 0, n, out, 1.0 / (sc * f), dac, key)
 
 
-def _finalize_output(y, active, w_noise_std, out_noise, step, bound, seed, stream, step_ctr, test_negative):
+def _finalize_output(y, active, w_noise_std, adc, key_at, test_negative):
     """Weight noise, output noise and ADC on ``y`` in place; returns per-sample saturation flags.
 
-    ``w_noise_std[b, i]`` is the std of the weight noise of output ``i`` (zeros for none).
-    Only rows with ``active[b]`` are processed.
+    ``w_noise_std[b, i]`` is the std of the weight noise of output ``i`` (empty for none);
+    ``adc = (out_noise, step, bound)`` (``step = 0``, ``bound = inf``: no ADC);
+    ``key_at = (seed, stream, step_ctr)``.  Only rows with ``active[b]`` are processed.
     """
     batch, n = y.shape
+    seed, stream, step_ctr = key_at
     key = make_key(seed, stream, step_ctr)
+    out_noise, step, bound = adc
+    conv = (step, 1.0 / step if step > 0.0 else 0.0, bound)
     saturated = np.zeros(batch, dtype=np.bool_)
-    inv_step = 1.0 / step if step > 0.0 else 0.0
     for b in numba.prange(batch):
         if not active[b]:
             continue
         xi = np.zeros(n)
-        saturated[b] = _adc_row(y, b, n, out_noise, w_noise_std, key, xi, step, inv_step, bound, test_negative) > 0
+        saturated[b] = _adc_row(y, b, n, (out_noise, w_noise_std), key, xi, conv, test_negative) > 0
     return saturated
-
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
@@ -607,8 +634,7 @@ def _mvm_cols(dq, w, r0, r1, c0, c1, active, z):
         i += 1
 
 
-def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound, inp_noise, out_noise, out_step,
-               out_bound, bound_management, bm_limit, seed, stream, tile_streams, ctr, out):
+def _read_tiles(v, w, st, rp, transposed, out):
     r"""A whole read of a tiled array in one call: every tile through its own periphery.
 
     Per tile and sample ``b`` (see :class:`xbarsim.crossbar.IOConfig`):
@@ -620,25 +646,38 @@ def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound,
 
     with ``s`` from noise management and ``f = 2^k`` from iterative bound management
     (forward reads only: saturated samples are read again with the input halved,
-    while ``2 f <= bm_limit``).  Tile ``t`` uses stream ``stream + tile_streams t`` and
-    counter ``16 ctr + k``; the noise of sample ``b`` is indexed by ``b`` whatever
-    subset is re-read, so the result does not depend on the batch composition.
-    ``tiles`` rows are ``(r0, r1, c0, c1)`` of ``w`` (outputs x inputs);
-    ``transposed`` reads ``W^T``.  ``out`` (batch, n_out) is overwritten.  Returns
-    ``(adc_conversions, bound_management_repeats)``.
+    while ``2 f <= bm_limit``).  Tile ``t`` uses stream ``stream + TILE_STREAMS t`` and
+    counter ``16 ctr + k``, ``ctr`` the direction's read count in ``st.rng``; the noise of
+    sample ``b`` is indexed by ``b`` whatever subset is re-read, so the result does not
+    depend on the batch composition.  ``w`` holds the weights reads see (outputs x
+    inputs), ``st.tiles`` the tiles' ``(r0, r1, c0, c1)``, ``rp`` the direction's
+    :class:`~xbarsim.crossbar.state.ReadParams`; ``transposed`` reads ``W^T``.  ``out``
+    (batch, n_out) is overwritten.  The read's stream counter, MVM, DAC, ADC and
+    bound-management counts advance in ``st``.  NaN inputs give NaN outputs for their
+    sample (as a matmul would); infinite ones saturate at the DAC bound.
 
     This is the small-batch path: it replaces five numpy/torch calls per tile by
     one compiled call (the periphery of a batch-10 read is cheaper than the
     Python around it); large batches use torch's GEMM (``CrossbarArray._read``).
     """
+    tiles, seed = st.tiles, st.seed
+    if transposed:
+        stream, which, k_mvm = STREAM_BACKWARD, RNG_BACKWARD, K_BACKWARD_MVM
+    else:
+        stream, which, k_mvm = STREAM_FORWARD, RNG_FORWARD, K_FORWARD_MVM
+    ctr = st.rng[which]
+    st.rng[which] += 1
+    nm_mode, nm_thres = rp.nm_mode, rp.nm_thres
+    out_noise, bound_management, bm_limit = rp.out_noise, rp.bound_management, rp.bm_limit
     batch = v.shape[0]
     adc = 0
     repeats = 0
+    dacs = 0
     for b in range(batch):
         for o in range(out.shape[1]):
             out[b, o] = 0.0
-    inv_in = 1.0 / inp_step if inp_step > 0.0 else 0.0
-    inv_out = 1.0 / out_step if out_step > 0.0 else 0.0
+    dac = (rp.inp_step, 1.0 / rp.inp_step if rp.inp_step > 0.0 else 0.0, rp.inp_bound, rp.inp_noise)
+    conv = (rp.out_step, 1.0 / rp.out_step if rp.out_step > 0.0 else 0.0, rp.out_bound)
     for t in range(tiles.shape[0]):
         r0, r1, c0, c1 = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3]
         if transposed:
@@ -647,26 +686,29 @@ def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound,
             i0, i1, o0, o1 = c0, c1, r0, r1
         n_in = i1 - i0
         n_out = o1 - o0
+        dacs += batch * n_in
         xq = np.empty((batch, n_in), dtype=np.float32)
         y = np.empty((batch, n_out), dtype=np.float32)
         scale = np.zeros(batch)
         factor = np.ones(batch)
         active = np.ones(batch, dtype=np.bool_)
         xi = np.zeros(n_out)  # output-noise deviates of one sample
-        st = stream + tile_streams * t
+        nan_in = np.zeros(batch, dtype=np.bool_)
+        tile_stream = stream + TILE_STREAMS * t
         k = 0
         while True:
-            key = make_key(seed, st, ctr * 16 + k)
+            key = make_key(seed, tile_stream, ctr * 16 + k)
             for b in range(batch):
                 if not active[b]:
                     continue
                 sc = _nm_scale(v, b, i0, i1, nm_mode, nm_thres)
                 scale[b] = sc
                 if sc == 0.0:
+                    nan_in[b] = _has_nan(v, b, i0, i1)
                     for j in range(n_in):
                         xq[b, j] = 0.0
                     continue
-                _dac_row(v, b, i0, n_in, xq, 1.0 / (sc * factor[b]), inp_step, inv_in, inp_bound, inp_noise, key)
+                _dac_row(v, b, i0, n_in, xq, 1.0 / (sc * factor[b]), dac, key)
             if transposed:
                 _mvm_cols(xq, w, r0, r1, c0, c1, active, y)
             else:
@@ -677,11 +719,12 @@ def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound,
                     continue
                 adc += n_out
                 if scale[b] == 0.0:
+                    fill = np.nan if nan_in[b] else 0.0
                     for o in range(n_out):
-                        y[b, o] = 0.0
+                        y[b, o] = fill
                     active[b] = False
                     continue
-                sat = _adc_row(y, b, n_out, out_noise, _NO_W_NOISE, key, xi, out_step, inv_out, out_bound, True) > 0
+                sat = _adc_row(y, b, n_out, (out_noise, _NO_W_NOISE), key, xi, conv, True) > 0
                 if bound_management and sat and factor[b] * 2.0 <= bm_limit:
                     factor[b] *= 2.0
                     grow = True
@@ -695,7 +738,10 @@ def _read_tiles(v, w, tiles, transposed, nm_mode, nm_thres, inp_step, inp_bound,
             f = np.float32(scale[b] * factor[b])
             for o in range(n_out):
                 out[b, o0 + o] += y[b, o] * f
-    return adc, repeats
+    st.counters[k_mvm] += batch * tiles.shape[0]
+    st.counters[K_DAC] += dacs
+    st.counters[K_ADC] += adc
+    st.counters[K_BM_REPEATS] += repeats
 
 read_tiles = specialise(_read_tiles, False)
 prepare_input_serial, prepare_input_parallel = specialise(_prepare_input, False), specialise(_prepare_input, True)
@@ -712,8 +758,7 @@ PARALLEL_MIN_PULSES = 1 << 18
 BLOCKS_PER_THREAD = 8  # row blocks per thread of a parallel tile update (claimed dynamically)
 
 
-def _pulse_parts(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                 counts, r0, c0, bounds, claimed, n_parts):
+def _pulse_parts(st, co, at, bounds, claimed, n_parts):
     """:func:`_pulse_blocks` on ``n_parts`` of numba's threads at once (parallel build).
 
     Each thread applies whole row blocks, each block's pulses in order with their
@@ -725,92 +770,25 @@ def _pulse_parts(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot
     on one thread; medians of 25 interleaved calls, 2026-11-27).
     ``claimed[0]`` must be 0 on entry.
     """
-    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
     for part in numba.prange(n_parts):
-        _pulse_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                      counts, r0, c0, bounds, claimed, model)
+        _pulse_blocks(st, co, at, bounds, claimed)
 
 
 class TileUpdate(NamedTuple):
-    """The arguments of :func:`plan_pulses` for one tile, by name (made by ``CrossbarArray.tile_update_args``).
+    """One tile's share of an update, ready for :func:`plan_pulses` (made by ``CrossbarArray``).
 
-    ``w``, ``w_read``, ``cell`` and ``counts`` are the whole array's; ``x`` and ``d``
-    the tile's columns and rows; ``(r0, c0)`` the tile's origin.
+    ``state`` is the whole array's :class:`~xbarsim.crossbar.state.ArrayState`; ``x`` and ``d``
+    the tile's columns and rows; ``at`` the tile's origin and streams; ``step`` the
+    device's compiled step (:attr:`xbarsim.devices.DeviceConfig.pulse_step`).
     """
 
-    w: np.ndarray
-    w_read: np.ndarray
-    cell: np.ndarray
-    g: np.ndarray
-    pw_up: np.ndarray
-    pw_down: np.ndarray
+    state: ArrayState
     x: np.ndarray
     d: np.ndarray
     lr: float
-    dw_min: float
-    desired_bl: int
-    update_management: bool
-    update_bl_management: bool
-    seed: int
-    stream_offset: int
-    step0: int
-    counts: np.ndarray
-    r0: int
-    c0: int
-
-
-class LoopState(NamedTuple):
-    """One array's state and settings for a compiled training loop (``CrossbarArray.loop_state``).
-
-    ``read`` holds the weights reads see: ``w_read`` itself, or ``w_read - reference``
-    (a buffer the loop refreshes after each update) when ``reference`` is not empty.
-    ``fwd`` / ``bwd`` are :func:`read_tiles`'s periphery arguments of each direction.
-    """
-
-    w: np.ndarray
-    w_read: np.ndarray
-    cell: np.ndarray
-    g: np.ndarray
-    pw_up: np.ndarray
-    pw_down: np.ndarray
-    pulses: np.ndarray
-    tiles: np.ndarray
-    reference: np.ndarray
-    read: np.ndarray
-    fwd: tuple
-    bwd: tuple
-    dw_min: float
-    desired_bl: int
-    update_management: bool
-    update_bl_management: bool
-    seed: int
-    model: int
-    tile_streams: int
-    rng_forward: int
-    rng_backward: int
-    rng_update: int
-
-
-class PulseArgs(NamedTuple):
-    """The leading arguments of :func:`_apply_coincidences` / :func:`_apply_blocks` (one tile's pulse phase)."""
-
-    w: np.ndarray
-    w_read: np.ndarray
-    cell: np.ndarray
-    g: np.ndarray
-    pw_up: np.ndarray
-    pw_down: np.ndarray
-    x: np.ndarray
-    d: np.ndarray
-    dbits: np.ndarray
-    slot_ptr: np.ndarray
-    slot_col: np.ndarray
-    seed: int
-    stream_offset: int
-    step0: int
-    counts: np.ndarray
-    r0: int
-    c0: int
+    update: UpdateParams
+    at: TileAt
+    step: Any
 
 
 class PulseJob:
@@ -821,11 +799,11 @@ class PulseJob:
     concurrently (the kernels release the GIL) and give bit-identical results.
     """
 
-    __slots__ = ("args", "model", "pulses", "rows")
+    __slots__ = ("args", "step", "pulses", "rows")
 
-    def __init__(self, args: PulseArgs | None, model: int, pulses: int, rows: int) -> None:
-        self.args = args
-        self.model = model
+    def __init__(self, args: tuple | None, step: Any, pulses: int, rows: int) -> None:
+        self.args = args  # (ArrayState, Coincidences, TileAt)
+        self.step = step
         self.pulses = pulses
         self.rows = rows
 
@@ -843,9 +821,9 @@ class PulseJob:
             if parallel and n_parts > 1 and (row_lo, row_hi) == (0, self.rows):
                 n_blocks = min(self.rows, BLOCKS_PER_THREAD * n_parts)
                 bounds = row_blocks(self.rows, n_blocks, np.empty(n_blocks + 1, np.int64))
-                specialise(_pulse_parts, True, MODEL=self.model)(*self.args, bounds, np.zeros(1, np.int64), n_parts)
+                specialise(_pulse_parts, True, STEP=self.step)(*self.args, bounds, np.zeros(1, np.int64), n_parts)
             else:
-                specialise(_apply_coincidences, parallel, MODEL=self.model)(*self.args, row_lo, row_hi)
+                specialise(_apply_coincidences, parallel, STEP=self.step)(*self.args, row_lo, row_hi)
 
     def run_blocks(self, bounds: np.ndarray, claimed: np.ndarray) -> int:
         """Apply row blocks ``bounds[b]:bounds[b + 1]`` taken through ``claimed`` (:func:`_apply_blocks`).
@@ -855,31 +833,26 @@ class PulseJob:
         """
         if not self.pulses:
             return int(_claim_rest(claimed, len(bounds) - 1))
-        return int(specialise(_apply_blocks, False, MODEL=self.model)(*self.args, bounds, claimed))
+        return int(specialise(_apply_blocks, False, STEP=self.step)(*self.args, bounds, claimed))
 
 
-def plan_pulses(w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
-                update_bl_management, seed, stream_offset, step0, counts, r0, c0, *, parallel=None):
-    """Draw the bit streams of the tile at ``(r0, c0)`` (:func:`_coincidence_lists`); return its :class:`PulseJob`.
+def plan_pulses(tile: TileUpdate, *, parallel=None) -> PulseJob:
+    """Draw the bit streams of one tile (:func:`_coincidence_lists`); return its :class:`PulseJob`.
 
-    ``w``, ``w_read``, ``cell`` and ``counts`` are the whole arrays; ``x`` and
-    ``d`` the tile's columns and rows.  With ``parallel=None`` bit drawing runs
-    serially unless samples x lines reaches ``LISTS_PARALLEL_MIN_WORK`` (below it, launching
-    numba's threads cost more than they saved).  Threads other than the one that
-    launches numba's parallel regions must pass ``parallel=False``: the
-    ``workqueue`` layer aborts the process when two threads launch at once.
+    With ``parallel=None`` bit drawing runs serially unless samples x lines reaches
+    ``LISTS_PARALLEL_MIN_WORK`` (below it, launching numba's threads cost more than
+    they saved).  Threads other than the one that launches numba's parallel regions
+    must pass ``parallel=False``: the ``workqueue`` layer aborts the process when two
+    threads launch at once.
     """
+    st, x, d, lr, up, at, step = tile
     if x.shape[0] == 0:
-        return PulseJob(None, 0, 0, d.shape[1])
+        return PulseJob(None, step, 0, d.shape[1])
     if parallel is None:
         parallel = x.shape[0] * (x.shape[1] + d.shape[1]) >= LISTS_PARALLEL_MIN_WORK
     lists = coincidence_lists_parallel if parallel else coincidence_lists_serial
-    dbits, slot_ptr, slot_col, n = lists(x, d, lr, dw_min, desired_bl, update_management, update_bl_management,
-                                         seed, stream_offset, step0)
-    args = PulseArgs(w=w, w_read=w_read, cell=cell, g=g, pw_up=pw_up, pw_down=pw_down, x=x, d=d, dbits=dbits,
-                     slot_ptr=slot_ptr, slot_col=slot_col, seed=seed, stream_offset=stream_offset, step0=step0,
-                     counts=counts, r0=r0, c0=c0)
-    return PulseJob(args, int(g[G_MODEL]), int(n), d.shape[1])
+    dbits, slot_ptr, slot_col, n = lists(x, d, lr, up, (st.seed, at.stream_offset, at.step0))
+    return PulseJob((st, Coincidences(x, d, dbits, slot_ptr, slot_col), at), step, int(n), d.shape[1])
 
 
 def prepare_input(x, *args):

@@ -41,11 +41,11 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from xbarsim.devices.kernels import specialise
-from xbarsim.devices.models import G_MODEL
 
 from .kernels import _pulse_blocks, _pulse_rows, atomic_fetch_add, atomic_load, coincidence_lists_serial, row_blocks
+from .state import K_PULSE_TOTAL, K_UPDATES, RNG_UPDATE, TILE_STREAMS, Coincidences, TileAt
 
-__all__ = ["Mailbox", "PulseHelper", "empty_mailbox", "helper_sync", "pulse_tile_shared"]
+__all__ = ["Mailbox", "PulseHelper", "empty_mailbox", "helper_sync", "pulse_tile_shared", "update_tiles"]
 
 #: a tile with fewer pulses than this in one update is pulsed by the caller alone (the handoff
 #: and the copies into the mailbox cost a few microseconds); stored in the mailbox, so tests can lower it
@@ -58,7 +58,6 @@ DONE, STOP, READY = 16, 24, 25  # each written by one thread, polled by the othe
 CLAIM = 32  # blocks taken so far, incremented by both threads: a cache line of its own
 N_CTL = 40
 HELPER_BLOCKS = 16  # row blocks per split tile
-MODEL = -1  # device model id, bound to a constant by specialise()
 
 _libc = ctypes.CDLL(None)
 llvm.add_symbol("xbarsim_sched_yield", ctypes.cast(_libc.sched_yield, ctypes.c_void_p).value)
@@ -130,37 +129,36 @@ def empty_mailbox() -> Mailbox:
 
 
 @numba.njit(cache=True, inline="always")
-def pulse_tile_shared(layer, w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_min, desired_bl, update_management,
-                      update_bl_management, seed, stream_offset, step0, counts, r0, c0, model, box):
+def pulse_tile_shared(layer, st, x, d, lr, up, at, box):
     """One tile's whole update from compiled code: bit streams, then every pulse; returns the pulse count.
 
     The same physics and random numbers as :func:`xbarsim.crossbar.kernels.plan_pulses`
     followed by :meth:`~xbarsim.crossbar.kernels.PulseJob.run`, for a caller that is
-    compiled itself (a training loop that never returns to Python between batches).
-    ``model`` is the device model id: pass a compile-time constant so the other
-    models' step code is eliminated.  ``layer`` says which of the helper's arrays
-    ``w``, ``cell``... are; with an empty mailbox ``box`` (or a tile of fewer than
-    ``ctl[MIN_PULSES]`` pulses) the caller pulses every row itself; otherwise the
-    caller and the helper take the tile's row blocks one by one.  It returns once
-    every block is taken, possibly while the helper is still pulsing its last
-    one: :func:`helper_sync` waits for it.  Bit-identical to the serial update
-    whether or not the tile is split.
+    compiled itself (a training loop that never returns to Python between batches) and
+    built for the device's step (:func:`xbarsim.devices.kernels.specialise`).  ``st`` is
+    the array's state, ``up`` its UpdateParams, ``at`` the tile's TileAt; ``layer`` says
+    which of the helper's states ``st`` is.  With an empty mailbox ``box`` (or a tile of
+    fewer than ``ctl[MIN_PULSES]`` pulses) the caller pulses every row itself;
+    otherwise the caller and the helper take the tile's row blocks one by one.  It
+    returns once every block is taken, possibly while the helper is still pulsing its
+    last one: :func:`helper_sync` waits for it.  Bit-identical to the serial update
+    whether or not the tile is split.  Returns -1, pulsing nothing, when ``x`` or ``d``
+    holds a NaN or an infinity.
     """
     batch, cols = x.shape
     rows = d.shape[1]
     if batch == 0:
         return 0
-    dbits, slot_ptr, slot_col, n = coincidence_lists_serial(x, d, lr, dw_min, desired_bl, update_management,
-                                                            update_bl_management, seed, stream_offset, step0)
-    if n == 0:
+    dbits, slot_ptr, slot_col, n = coincidence_lists_serial(x, d, lr, up, (st.seed, at.stream_offset, at.step0))
+    if n <= 0:
         return n
+    co = Coincidences(x, d, dbits, slot_ptr, slot_col)
     ctl = box.ctl
     split = (ctl.shape[0] > 0 and n >= ctl[MIN_PULSES] and rows > 1 and batch <= box.dbits.shape[0]
              and cols * batch <= box.x.shape[0] and rows * batch <= box.d.shape[0]
              and slot_col.shape[1] <= box.slot_col.shape[1])
     if not split:
-        _pulse_rows(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                    counts, r0, c0, 0, rows, model)
+        _pulse_rows(st, co, at, 0, rows)
         return n
     helper_sync(box)  # the mailbox is free once the previous job is done
     for s in range(batch):
@@ -173,15 +171,45 @@ def pulse_tile_shared(layer, w, w_read, cell, g, pw_up, pw_down, x, d, lr, dw_mi
             box.slot_ptr[s, t] = slot_ptr[s, t]
         for q in range(slot_ptr[s, 64]):
             box.slot_col[s, q] = slot_col[s, q]
-    ctl[N], ctl[COLS], ctl[ROWS], ctl[STEP0], ctl[OFFSET] = batch, cols, rows, step0, stream_offset
+    ctl[N], ctl[COLS], ctl[ROWS], ctl[STEP0], ctl[OFFSET] = batch, cols, rows, at.step0, at.stream_offset
     nb = min(rows, HELPER_BLOCKS)
     bounds = row_blocks(rows, nb, box.bounds)
-    ctl[R0], ctl[C0], ctl[N_BLOCKS], ctl[LAYER], ctl[SEED] = r0, c0, nb, layer, seed
+    ctl[R0], ctl[C0], ctl[N_BLOCKS], ctl[LAYER], ctl[SEED] = at.r0, at.c0, nb, layer, st.seed
     ctl[CLAIM] = 0
     atomic_fetch_add(ctl, POST, 1)
-    _pulse_blocks(w, w_read, cell, g, pw_up, pw_down, x, d, dbits, slot_ptr, slot_col, seed, stream_offset, step0,
-                  counts, r0, c0, bounds, ctl[CLAIM:CLAIM + 1], model)
+    _pulse_blocks(st, co, at, bounds, ctl[CLAIM:CLAIM + 1])
     return n
+
+
+@numba.njit(cache=True, inline="always")
+def update_tiles(layer, st, x, d, lr, up, box):
+    """A whole update of one array from compiled code: every tile through :func:`pulse_tile_shared`.
+
+    The same streams and bookkeeping as ``CrossbarArray.update``: the update stream
+    advances by the batch, ``updates`` and ``pulse_total`` count in ``st.counters``, and
+    ``st.tile_pulses`` holds each tile's pulses.  Returns the pulses, or -1 (with the
+    stream and counters advanced, no cell changed in that tile) for non-finite ``x`` or ``d``.
+    """
+    n = x.shape[0]
+    step0 = st.rng[RNG_UPDATE]
+    st.rng[RNG_UPDATE] += n
+    st.counters[K_UPDATES] += n
+    if lr <= 0.0:
+        return 0
+    tl = st.tiles
+    single = tl.shape[0] == 1
+    done = 0
+    for t in range(tl.shape[0]):
+        r0, r1, c0, c1 = tl[t, 0], tl[t, 1], tl[t, 2], tl[t, 3]
+        xt = x if single else np.ascontiguousarray(x[:, c0:c1])
+        dt = d if single else np.ascontiguousarray(d[:, r0:r1])
+        p = pulse_tile_shared(layer, st, xt, dt, lr, up, TileAt(r0, c0, TILE_STREAMS * t, step0), box)
+        if p < 0:
+            return -1
+        st.tile_pulses[t] = p
+        done += p
+    st.counters[K_PULSE_TOTAL] += done
+    return done
 
 
 @numba.njit(cache=True, inline="always")
@@ -196,19 +224,20 @@ def helper_sync(box):
         _wait_until(ctl, DONE, atomic_load(ctl, POST))
 
 
-def _helper_loop(box, ws, w_reads, cells, gs, pw_ups, pw_downs, pulses):
-    """The helper thread's body: take row blocks of each posted tile until ``ctl[STOP]``; returns the jobs."""
-    model = MODEL if MODEL >= 0 else int(gs[0][G_MODEL])
+def _helper_loop(box, states):
+    """The helper thread's body: take row blocks of each posted tile until ``ctl[STOP]``; returns the jobs.
+
+    ``states``: the arrays' ArrayStates (built for their one device step).
+    """
     ctl = box.ctl
     atomic_fetch_add(ctl, READY, 1)
     done = 0
     while _wait_until(ctl, POST, done + 1):
         n, cols, rows, layer = ctl[N], ctl[COLS], ctl[ROWS], ctl[LAYER]
-        x = box.x[:n * cols].reshape((n, cols))
-        d = box.d[:n * rows].reshape((n, rows))
-        _pulse_blocks(ws[layer], w_reads[layer], cells[layer], gs[layer], pw_ups[layer], pw_downs[layer], x, d,
-                      box.dbits[:n], box.slot_ptr[:n], box.slot_col[:n], ctl[SEED], ctl[OFFSET], ctl[STEP0],
-                      pulses[layer], ctl[R0], ctl[C0], box.bounds[:ctl[N_BLOCKS] + 1], ctl[CLAIM:CLAIM + 1], model)
+        co = Coincidences(box.x[:n * cols].reshape((n, cols)), box.d[:n * rows].reshape((n, rows)), box.dbits[:n],
+                          box.slot_ptr[:n], box.slot_col[:n])
+        _pulse_blocks(states[layer], co, TileAt(ctl[R0], ctl[C0], ctl[OFFSET], ctl[STEP0]),
+                      box.bounds[:ctl[N_BLOCKS] + 1], ctl[CLAIM:CLAIM + 1])
         done += 1
         atomic_fetch_add(ctl, DONE, 1)
     return done
@@ -225,11 +254,11 @@ def _usable_cores() -> int:
 class PulseHelper:
     """The helper thread of one compiled run, as a context manager.
 
-    ``with PulseHelper(states, batch_size) as box:`` starts the thread (if
+    ``with PulseHelper(views, batch_size) as box:`` starts the thread (if
     numba may use at least two threads) and yields the :class:`Mailbox` to pass
     to the compiled loop; leaving the block stops and joins the thread, also
-    when the loop raised.  ``states`` are the arrays'
-    :class:`xbarsim.crossbar.kernels.LoopState`; with fewer than two numba threads
+    when the loop raised.  ``views`` are the arrays'
+    :class:`xbarsim.crossbar.state.LoopView` (one device step for all); with fewer than two numba threads
     or usable cores, or ``enabled=False``, it yields :func:`empty_mailbox` and no
     thread runs.
     """
@@ -248,20 +277,20 @@ class PulseHelper:
         if not self.enabled:
             return self.box
         states = self.states
-        cols = max(int(t[3] - t[2]) for s in states for t in s.tiles)
-        rows = max(int(t[1] - t[0]) for s in states for t in s.tiles)
-        bl = max(int(s.desired_bl) for s in states)
+        cols = max(int(t[3] - t[2]) for s in states for t in s.state.tiles)
+        rows = max(int(t[1] - t[0]) for s in states for t in s.state.tiles)
+        bl = max(int(s.update.desired_bl) for s in states)
         b = self.batch_size
         ctl = np.zeros(N_CTL, np.int64)
         ctl[MIN_PULSES] = self.min_pulses
         self.box = Mailbox(ctl, np.zeros(b * cols, np.float32), np.zeros(b * rows, np.float32),
                            np.zeros((b, rows), np.uint64), np.zeros((b, 65), np.int64),
                            np.zeros((b, max(1, cols * bl)), np.int32), np.zeros(HELPER_BLOCKS + 1, np.int64))
-        models = {s.model for s in states}
-        fn = specialise(_helper_loop, False, MODEL=models.pop() if len(models) == 1 else -1)
-        args = (self.box, tuple(s.w for s in states), tuple(s.w_read for s in states), tuple(s.cell for s in states),
-                tuple(s.g for s in states), tuple(s.pw_up for s in states), tuple(s.pw_down for s in states),
-                tuple(s.pulses for s in states))
+        steps = {s.step for s in states}
+        if len(steps) != 1:
+            raise ValueError("PulseHelper: the arrays must share one device model")
+        fn = specialise(_helper_loop, False, STEP=steps.pop())
+        args = (self.box, tuple(s.state for s in states))
 
         def body() -> None:
             self.jobs = int(fn(*args))

@@ -80,7 +80,7 @@ class _Tile:
         """Apply blocks until none is left to take; returns how many this thread applied."""
         with self.lock:
             if self.job is None:  # serial builds only: the caller's thread may be in a parallel region
-                self.job = kernels.plan_pulses(*self.args, parallel=False)
+                self.job = kernels.plan_pulses(self.args, parallel=False)
         return self.job.run_blocks(self.bounds, self.claimed)
 
 
@@ -213,7 +213,7 @@ def update_arrays(items: Iterable[tuple[Any, Any, Any, float]], threads: int | N
     arrays, tile_args = _validated(items)
     out = []
     for a, targs in zip(arrays, tile_args):
-        jobs = [kernels.plan_pulses(*args) for args in targs]
+        jobs = [kernels.plan_pulses(args) for args in targs]
         for job in jobs:
             job.run()
         out.append(a.finish_update(jobs))

@@ -4,8 +4,14 @@
 changes no process-wide setting (see :func:`xbarsim.configure_threads`).
 """
 from .binary_cell import BinaryCellConfig
-from .models import (ConstantStep, DeviceConfig, ExpStep, IdealDevice, LinearStep, PiecewiseStep, PowStep,
-                     PulsedDevice, SoftBounds, device_from_name, device_names)
+from .base import DeviceConfig, PulsedDevice, device_from_name, device_names
+from .constant_step import ConstantStep
+from .exp_step import ExpStep
+from .ideal import IdealDevice
+from .linear_step import LinearStep
+from .piecewise_step import PiecewiseStep
+from .pow_step import PowStep
+from .soft_bounds import SoftBounds
 from .population import nominal_num_states, sample_cells, stuck_mask
 from .response import pulse_response
 from .symmetry import measure_symmetry_point, symmetry_point

@@ -1,12 +1,12 @@
 r"""numba kernels for the device physics: one pulse, pulse trains, decay, diffusion.
 
 Per-cell parameters live in one float32 array ``cell`` of shape ``(rows, cols, N_CELL)``
-(layout ``C_*`` below, filled by :mod:`xbarsim.devices.population`), interleaved so that one
-pulse touches one cache line; model-wide scalars are in a float64 vector ``g``
-(layout ``xbarsim.devices.models.G_*``).
+(layout :mod:`xbarsim.devices.layout`, filled by the model's d2d sampler), interleaved so
+that one pulse touches one cache line; model-wide scalars are in a float64 vector ``g``
+(the model's ``kernel_params``).
 
-A pulse in direction ``up`` (True: potentiation) changes ``w`` by the model's step
-(see the docstrings in :mod:`xbarsim.devices.models`) times the cycle-to-cycle factor
+A pulse in direction ``up`` (True: potentiation) changes ``w`` by the model's compiled step
+(``DeviceConfig.pulse_step``, its equation in the model's docstring) times the cycle-to-cycle factor
 ``(1 + dw_min_std * xi)`` (``mult_noise``) or plus ``alpha * dw_min_std * xi``, then
 ``w`` is clipped to the cell's ``[b_min, b_max]``.
 """
@@ -14,133 +14,59 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import threading
 import types as _pytypes
 from pathlib import Path
 
 import numba
 import numpy as np
+from numba.core.dispatcher import Dispatcher
 
-from .models import (G_DW_MIN_STD, G_ES_A, G_ES_A_DOWN, G_ES_A_UP, G_ES_B, G_ES_GAMMA_DOWN,
-                     G_ES_GAMMA_UP, G_MODEL, G_MULT_NOISE, G_WRITE_NOISE, MODEL_CONSTANT, MODEL_EXP,
-                     MODEL_LINEAR, MODEL_PIECEWISE, MODEL_POW)
+from .layout import (C_B_MAX, C_B_MIN, C_DECAY, C_DIFFUSION, C_SCALE_DOWN, C_SCALE_UP, C_SLOPE_DOWN,  # noqa: F401
+                     C_SLOPE_UP, G_DW_MIN_STD, G_MULT_NOISE, G_WRITE_NOISE, N_CELL)
 from .rng import STREAM_DIFFUSION, STREAM_PULSE, STREAM_WRITE, make_key, normal
 
-# per-cell parameter planes
-C_SCALE_UP, C_SCALE_DOWN, C_B_MAX, C_B_MIN = 0, 1, 2, 3
-C_SLOPE_UP, C_SLOPE_DOWN = 4, 5      # LinearStep/SoftBounds slopes; PowStep exponents gamma_+/-
-C_DECAY, C_DIFFUSION = 6, 7          # per-call decay factor (1 = none), diffusion std
-N_CELL = 8
+#: The device model's compiled step (``DeviceConfig.pulse_step``).  :func:`specialise` binds it
+#: in a kernel and in every helper the kernel calls that reads it, directly or further down.
+STEP = None
 
 
 @numba.njit(cache=True, inline="always")
-def _piecewise(pw_up, pw_down, up, k):
-    return pw_up[k] if up else pw_down[k]
+def pulse_once_flat(w, up, cellf, base, g, noise, xi):
+    """Weight after one pulse on the cell whose parameters start at ``cellf[base]``.
 
-
-@numba.njit(cache=True, inline="always")
-def step_size(model, w, up, scale, slope, b_max, b_min, g, pw_up, pw_down):
-    """Deterministic step magnitude (>= 0) of one pulse at weight ``w``."""
-    if model == MODEL_CONSTANT:
-        return scale
-    if model == MODEL_LINEAR:
-        return scale + slope * w
-    if model == MODEL_EXP:
-        b_diff = b_max - b_min
-        if b_diff <= 0.0:
-            return 0.0
-        z = 2.0 * w / b_diff * g[G_ES_A] + g[G_ES_B]
-        if up:
-            y = 1.0 - g[G_ES_A_UP] * math.exp(g[G_ES_GAMMA_UP] * z)
-        else:
-            y = 1.0 - g[G_ES_A_DOWN] * math.exp(-g[G_ES_GAMMA_DOWN] * z)
-        return scale * y if y > 0.0 else 0.0
-    if model == MODEL_POW:
-        rng = b_max - b_min
-        if rng <= 0.0:
-            return 0.0
-        omega = (b_max - w) / rng if up else (w - b_min) / rng
-        if omega <= 0.0:
-            return 0.0
-        return scale * omega ** slope
-    if model == MODEL_PIECEWISE:
-        n = pw_up.shape[0]
-        if n == 1:
-            return scale * _piecewise(pw_up, pw_down, up, 0)
-        rng = b_max - b_min
-        if rng <= 0.0:
-            return 0.0
-        pos = (w - b_min) / rng * (n - 1)
-        if pos <= 0.0:
-            return scale * _piecewise(pw_up, pw_down, up, 0)
-        if pos >= n - 1:
-            return scale * _piecewise(pw_up, pw_down, up, n - 1)
-        k = int(pos)
-        q = pos - k
-        return scale * ((1.0 - q) * _piecewise(pw_up, pw_down, up, k) + q * _piecewise(pw_up, pw_down, up, k + 1))
-    return 0.0
-
-
-@numba.njit(cache=True, inline="always")
-def _pulse(w, up, scale, slope, b_max, b_min, model, std, mult, g, pw_up, pw_down, xi):
-    """Weight after one pulse with the cell's parameters already loaded (``scale``, ``slope`` of direction ``up``)."""
-    if model == MODEL_LINEAR:
-        dw = scale + slope * w
-    else:
-        dw = step_size(model, w, up, scale, slope, b_max, b_min, g, pw_up, pw_down)
+    ``noise = (dw_min_std, mult_noise)``; ``xi`` is the pulse's N(0,1) deviate.
+    ``w + dw`` up, ``w - dw`` down, with ``dw = s (1 + dw_min_std xi)`` (multiplicative)
+    or ``s + alpha dw_min_std xi`` (additive), ``s = STEP(w, up, cellf, base, g)`` the
+    model's step, then clipped to ``[b_min, b_max]``.  Only scalars are read from the
+    arrays: a per-cell view would create a reference-counted array object on every pulse.
+    """
+    dw = STEP(w, up, cellf, base, g)
+    std, mult = noise
     if std > 0.0:
         if mult:
             dw = dw * (1.0 + std * xi)
         else:
-            dw = dw + scale * std * xi
+            o = np.uint64(0) if up else np.uint64(1)
+            dw = dw + np.float64(cellf[base + np.uint64(C_SCALE_UP) + o]) * std * xi
     w = w + dw if up else w - dw
-    return min(max(w, b_min), b_max)
+    return min(max(w, np.float64(cellf[base + np.uint64(C_B_MIN)])), np.float64(cellf[base + np.uint64(C_B_MAX)]))
 
 
 @numba.njit(cache=True, inline="always")
-def pulse_once(w, up, cell, i, j, model, std, mult, g, pw_up, pw_down, xi):
-    """Weight after one pulse on cell ``(i, j)`` with parameters ``cell[i, j, :]``.
-
-    ``model``, ``std`` (dw_min_std) and ``mult`` (multiplicative noise) are hoisted
-    out of the kernels' loops by the caller; ``xi`` is the pulse's N(0,1) deviate.
-    Only scalars are read from the arrays: taking a per-cell view would create a
-    reference-counted array object on every pulse.
-    """
-    o = 0 if up else 1  # C_SCALE_DOWN = C_SCALE_UP + 1, C_SLOPE_DOWN = C_SLOPE_UP + 1
-    return _pulse(w, up, np.float64(cell[i, j, C_SCALE_UP + o]), np.float64(cell[i, j, C_SLOPE_UP + o]),
-                  np.float64(cell[i, j, C_B_MAX]), np.float64(cell[i, j, C_B_MIN]), model, std, mult, g, pw_up,
-                  pw_down, xi)
+def noise_of(g):
+    """``(dw_min_std, mult_noise)`` of a kernel parameter vector."""
+    return g[G_DW_MIN_STD], g[G_MULT_NOISE] > 0.0
 
 
 @numba.njit(cache=True, inline="always")
-def pulse_once_flat(w, up, cellf, base, model, std, mult, g, pw_up, pw_down, xi):
-    """:func:`pulse_once` on a flattened ``cell`` array; the cell's parameters start at ``cellf[base]``."""
-    o = np.uint64(0) if up else np.uint64(1)
-    return _pulse(w, up, np.float64(cellf[base + np.uint64(C_SCALE_UP) + o]),
-                  np.float64(cellf[base + np.uint64(C_SLOPE_UP) + o]), np.float64(cellf[base + np.uint64(C_B_MAX)]),
-                  np.float64(cellf[base + np.uint64(C_B_MIN)]), model, std, mult, g, pw_up, pw_down, xi)
-
-
-@numba.njit(cache=True, inline="always")
-def pulse_train(w, up, n, cell, i, j, model, std, mult, g, pw_up, pw_down, key, idx):
-    """Weight after ``n`` pulses of one direction on cell (i, j); pulse ``k`` uses ``normal(key, idx, k)``."""
+def pulse_train(w, up, n, cellf, base, g, noise, at):
+    """Weight after ``n`` pulses of one direction; pulse ``k`` uses ``normal(key, idx, k)``, ``at = (key, idx)``."""
+    key, idx = at
     x = np.float64(w)
     for k in range(n):
-        x = pulse_once(x, up, cell, i, j, model, std, mult, g, pw_up, pw_down, normal(key, idx, k))
+        x = pulse_once_flat(x, up, cellf, base, g, noise, normal(key, idx, k))
     return x
-
-
-# Bound to a model id in the builds made by specialise().  A kernel must read it in its
-# own body (``model = MODEL if MODEL >= 0 else int(g[G_MODEL])``): an inlined helper
-# would read its own module's global instead.
-MODEL = -1
-
-
-@numba.njit(cache=True, inline="always")
-def noise_scalars(g):
-    """(dw_min_std, mult_noise) from the global parameter vector."""
-    return g[G_DW_MIN_STD], g[G_MULT_NOISE] > 0.0
 
 
 _SPECIALISED: dict = {}
@@ -156,7 +82,8 @@ PARALLEL_LOCK = threading.RLock()
 # called).  numba's on-disk cache checks only the stamp of the file that defines
 # a kernel, so their hash is part of every specialised build's name: a change to
 # the device physics or the generator gets new cache entries instead of stale ones.
-_PHYSICS_SOURCES = ("kernels.py", "models.py", "rng.py")
+# A bound device step adds its own module to the fingerprint.
+_PHYSICS_SOURCES = ("kernels.py", "layout.py", "rng.py")
 
 
 @functools.lru_cache(maxsize=None)
@@ -182,53 +109,106 @@ class _Locked:
             return self.dispatcher(*args)
 
 
+def _constant_name(v) -> str:
+    """How a bound constant appears in a build's name: a numba function by module and name."""
+    if hasattr(v, "py_func"):
+        return f"{v.py_func.__module__.rsplit('.', 1)[-1]}_{v.py_func.__name__}"
+    return str(v)
+
+
+def _reads(py_func, names: frozenset, seen: set) -> bool:
+    """Whether ``py_func``, or a numba function it calls through a global (transitively), reads ``names``."""
+    code = py_func.__code__
+    if names.intersection(code.co_names):
+        return True
+    for n in code.co_names:
+        v = py_func.__globals__.get(n)
+        if isinstance(v, Dispatcher) and v.py_func not in seen:
+            seen.add(v.py_func)
+            if _reads(v.py_func, names, seen):
+                return True
+    return False
+
+
+def _bound_globals(py_func, constants: dict, suffix: str) -> dict:
+    """``py_func``'s globals with ``constants`` bound, and every numba helper that reads one replaced by its clone."""
+    names = frozenset(constants)
+    glb = dict(py_func.__globals__)
+    for n in py_func.__code__.co_names:
+        v = glb.get(n)
+        if isinstance(v, Dispatcher) and _reads(v.py_func, names, set()):
+            key = (v.py_func.__module__, v.py_func.__qualname__, "helper", tuple(sorted(constants.items())))
+            helper = _SPECIALISED.get(key)
+            if helper is None:
+                options = {k: o for k, o in v.targetoptions.items() if k != "nopython"}
+                helper = numba.njit(**options)(_clone(v.py_func, _bound_globals(v.py_func, constants, suffix),
+                                                              suffix))
+                _SPECIALISED[key] = helper
+            glb[n] = helper
+    glb.update(constants)
+    return glb
+
+
+def _clone(py_func, glb: dict, suffix: str):
+    clone = _pytypes.FunctionType(py_func.__code__, glb, py_func.__name__ + suffix, py_func.__defaults__,
+                                  py_func.__closure__)
+    clone.__qualname__ = py_func.__qualname__ + suffix
+    clone.__doc__ = py_func.__doc__
+    clone.__module__ = py_func.__module__
+    return clone
+
+
 def specialise(py_func, parallel: bool, sources: tuple = (), **constants):
     """numba build of ``py_func``: serial or parallel, some module globals bound to constants.
 
-    The one specialisation helper of the project.  Binding ``MODEL`` makes the
-    device model a compile-time constant, so the step code of the other models is
-    eliminated: the generic build, which dispatches on a runtime model id, was
-    measured 3-5x slower per pulse.  The serial build of a ``prange`` kernel runs
-    it as ``range`` (launching numba's threads costs 0.1-0.2 ms on a 2-core VM, more
-    than a small read).  Builds are made once per (function, flags, constants),
-    release the GIL, are cached on disk under names that carry the physics
-    sources' fingerprint, and parallel builds run under :data:`PARALLEL_LOCK`.
-    ``sources`` names further files whose kernels ``py_func`` compiles in (inlined
-    or called), so that changes to them also get new cache entries.
+    The one specialisation helper of the project.  Binding ``STEP`` to a device's compiled
+    step makes the model a compile-time constant (a generic build that dispatched on a
+    runtime model id was measured 3-5x slower per pulse).  A constant is bound in
+    ``py_func`` and in every numba function it calls through a global that reads it,
+    however deep (each gets a clone of its own, with its own options: an inlined helper
+    otherwise reads its own module's global).  A constant that is a numba function is
+    named in the build by its module and name, and its source file joins the
+    fingerprint.  The serial build of a ``prange`` kernel runs it as ``range`` (launching
+    numba's threads costs 0.1-0.2 ms on a 2-core VM, more than a small read).  Builds are
+    made once per (function, flags, constants), release the GIL, are cached on disk
+    under names that carry the physics sources' fingerprint, and parallel builds run
+    under :data:`PARALLEL_LOCK`.  ``sources`` names further files whose kernels
+    ``py_func`` compiles in (inlined or called), so that changes to them also get new
+    cache entries.
     """
     key = (py_func.__module__, py_func.__qualname__, parallel, tuple(sorted(constants.items())))
     fn = _SPECIALISED.get(key)
     if fn is None:
-        suffix = "_" + ("par" if parallel else "ser") + "".join(f"_{k}{v}" for k, v in sorted(constants.items()))
+        named = {k: _constant_name(v) for k, v in constants.items()}
+        suffix = "_" + ("par" if parallel else "ser") + "".join(f"_{k}{v}" for k, v in sorted(named.items()))
+        sources = (*sources, *(v.py_func.__code__.co_filename for v in constants.values() if hasattr(v, "py_func")))
         suffix += "_" + _source_fingerprint(py_func.__code__.co_filename, tuple(str(p) for p in sources))
         # without constants the clone shares the live module globals (names defined later resolve)
-        glb = {**py_func.__globals__, **constants} if constants else py_func.__globals__
-        clone = _pytypes.FunctionType(py_func.__code__, glb, py_func.__name__ + suffix, py_func.__defaults__,
-                                      py_func.__closure__)
-        clone.__qualname__ = py_func.__qualname__ + suffix
-        clone.__doc__ = py_func.__doc__
-        clone.__module__ = py_func.__module__
-        fn = numba.njit(cache=True, nogil=True, parallel=parallel)(clone)
+        glb = _bound_globals(py_func, constants, suffix) if constants else py_func.__globals__
+        fn = numba.njit(cache=True, nogil=True, parallel=parallel)(_clone(py_func, glb, suffix))
         if parallel:
             fn = _Locked(fn)
         _SPECIALISED[key] = fn
     return fn
 
 
-def _apply_pulse_counts(w, w_read, n_pulses, cell, g, pw_up, pw_down, seed, step, counts, row0, col0, total_cols):
+def _apply_pulse_counts(w, w_read, n_pulses, cell, g, counts, where):
     """Apply ``|n_pulses[i, j]|`` pulses to each cell, up where positive, down where negative.
 
-    The c2c deviate of pulse ``k`` of cell ``(i, j)`` is ``normal(key(seed, PULSE, step), cell_index, k)``
-    with ``cell_index = (row0 + i) * total_cols + col0 + j``.  ``w_read`` receives the
+    ``where = (seed, step, row0, col0, total_cols)``: the c2c deviate of pulse ``k`` of cell
+    ``(i, j)`` is ``normal(key(seed, PULSE, step), cell_index, k)`` with
+    ``cell_index = (row0 + i) * total_cols + col0 + j``.  ``w_read`` receives the
     weight seen by reads (with write noise if the device has it).  ``counts`` accumulates
     the pulses per cell.
     """
+    seed, step, row0, col0, total_cols = where
     key = make_key(seed, STREAM_PULSE, step)
     wkey = make_key(seed, STREAM_WRITE, step)
     wn = g[G_WRITE_NOISE]
-    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
-    std, mult = noise_scalars(g)
+    noise = noise_of(g)
     rows, cols = w.shape
+    cellf = cell.reshape(cell.size)
+    nc = np.uint64(cell.shape[2])
     for i in numba.prange(rows):
         for j in range(cols):
             n = n_pulses[i, j]
@@ -237,7 +217,7 @@ def _apply_pulse_counts(w, w_read, n_pulses, cell, g, pw_up, pw_down, seed, step
             idx = (row0 + i) * total_cols + col0 + j
             up = n > 0
             m = n if up else -n
-            x = pulse_train(w[i, j], up, m, cell, i, j, model, std, mult, g, pw_up, pw_down, key, idx)
+            x = pulse_train(w[i, j], up, m, cellf, np.uint64(i * cols + j) * nc, g, noise, (key, idx))
             w[i, j] = x
             if wn > 0.0:
                 w_read[i, j] = x + wn * normal(wkey, idx, 0)
@@ -246,30 +226,31 @@ def _apply_pulse_counts(w, w_read, n_pulses, cell, g, pw_up, pw_down, seed, step
             counts[i, j] += m
 
 
-def _alternating_pulses(w, cell, g, pw_up, pw_down, n_pairs, n_average, seed, step):
+def _alternating_pulses(w, cell, g, n_pairs, n_average, seed):
     """Apply ``n_pairs`` (up, down) pulse pairs to every cell; return the mean weight.
 
     The mean is taken over the states after each of the last ``n_average`` pairs'
     up and down pulses (``2 n_average`` samples), which cancels the O(alpha)
     zig-zag around the symmetry point.  ``w`` is left at the final state.
     """
-    key = make_key(seed, STREAM_PULSE, step)
-    model = MODEL if MODEL >= 0 else int(g[G_MODEL])
-    std, mult = noise_scalars(g)
+    key = make_key(seed, STREAM_PULSE, 0)
+    noise = noise_of(g)
     rows, cols = w.shape
+    cellf = cell.reshape(cell.size)
+    nc = np.uint64(cell.shape[2])
     mean = np.zeros((rows, cols), dtype=np.float64)
     start = n_pairs - n_average
     for i in numba.prange(rows):
         for j in range(cols):
             idx = i * cols + j
+            base = np.uint64(idx) * nc
             x = np.float64(w[i, j])
             acc = 0.0
             for p in range(n_pairs):
-                x = pulse_once(x, True, cell, i, j, model, std, mult, g, pw_up, pw_down, normal(key, idx, 2 * p))
+                x = pulse_once_flat(x, True, cellf, base, g, noise, normal(key, idx, 2 * p))
                 if p >= start:
                     acc += x
-                x = pulse_once(x, False, cell, i, j, model, std, mult, g, pw_up, pw_down,
-                               normal(key, idx, 2 * p + 1))
+                x = pulse_once_flat(x, False, cellf, base, g, noise, normal(key, idx, 2 * p + 1))
                 if p >= start:
                     acc += x
             w[i, j] = x
@@ -321,11 +302,17 @@ def normal_matrix(seed, stream, step, rows, cols):
     return specialise(_normal_matrix, rows * cols >= PARALLEL_MIN_CELLS)(seed, stream, step, rows, cols)
 
 
-def apply_pulse_counts(w, w_read, n_pulses, cell, g, *args):
-    """Model-specialised parallel :func:`_apply_pulse_counts`."""
-    return specialise(_apply_pulse_counts, True, MODEL=int(g[G_MODEL]))(w, w_read, n_pulses, cell, g, *args)
+def device_build(py_func, device, parallel: bool = True, sources: tuple = ()):
+    """:func:`specialise` of ``py_func`` for ``device``'s compiled step."""
+    return specialise(py_func, parallel, sources=sources, STEP=type(device).pulse_step)
 
 
-def alternating_pulses(w, cell, g, *args):
-    """Model-specialised parallel :func:`_alternating_pulses`."""
-    return specialise(_alternating_pulses, True, MODEL=int(g[G_MODEL]))(w, cell, g, *args)
+def apply_pulse_counts(device, w, w_read, n_pulses, cell, counts, where):
+    """:func:`_apply_pulse_counts` for ``device`` (parallel build); ``where = (seed, step, row0, col0, total_cols)``."""
+    return device_build(_apply_pulse_counts, device)(w, w_read, n_pulses, cell, device.kernel_params(), counts,
+                                                     where)
+
+
+def alternating_pulses(device, w, cell, n_pairs, n_average, seed):
+    """:func:`_alternating_pulses` for ``device`` (parallel build)."""
+    return device_build(_alternating_pulses, device)(w, cell, device.kernel_params(), n_pairs, n_average, seed)

@@ -20,50 +20,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import (C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP, C_SLOPE_DOWN, C_SLOPE_UP,
-                      alternating_pulses)
-from .models import DeviceConfig, IdealDevice, LinearStep, PowStep, SoftBounds
+from .base import DeviceConfig
+from .kernels import alternating_pulses
+from .layout import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP
 from .validation import require_number
 
 
 def symmetry_point(device: DeviceConfig, cell: np.ndarray | None = None) -> np.ndarray | float:
-    """Closed-form symmetry point.
+    """Closed-form symmetry point (the model's ``symmetry_point``).
 
     With ``cell`` (per-cell parameters from :func:`xbarsim.devices.sample_cells`) it returns
     one value per cell; without, the nominal device's value (a float).
     Raises ``ValueError`` for models without a closed form.
     """
-    if isinstance(device, (LinearStep, SoftBounds)):
-        if cell is None:
-            a_up = device.dw_min * (1 + min(device.up_down, 0.0))
-            a_dn = device.dw_min * (1 - max(device.up_down, 0.0))
-            if isinstance(device, SoftBounds):
-                return (a_up - a_dn) / (a_up / device.w_max - a_dn / device.w_min)
-            s_up = -device.gamma_up * a_up / device.w_max
-            s_dn = -device.gamma_down * a_dn / device.w_min
-            if s_up == s_dn:
-                raise ValueError("LinearStep with equal slopes has no isolated symmetry point")
-            return (a_dn - a_up) / (s_up - s_dn)
-        c = np.moveaxis(cell.astype(np.float64), -1, 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w = (c[C_SCALE_DOWN] - c[C_SCALE_UP]) / (c[C_SLOPE_UP] - c[C_SLOPE_DOWN])
-        return np.clip(w, c[C_B_MIN], c[C_B_MAX])
-    if isinstance(device, PowStep):
-        if cell is None:
-            a_up = device.dw_min * (1 + min(device.up_down, 0.0))
-            a_dn = device.dw_min * (1 - max(device.up_down, 0.0))
-            if device.pow_up_down != 0:
-                raise ValueError("PowStep symmetry point has a closed form only for pow_up_down = 0")
-            omega = 1.0 / (1.0 + (a_up / a_dn) ** (1.0 / device.pow_gamma))
-            return device.w_max - omega * (device.w_max - device.w_min)
-        c = np.moveaxis(cell.astype(np.float64), -1, 0)
-        if not np.allclose(c[C_SLOPE_UP], c[C_SLOPE_DOWN]):
-            raise ValueError("PowStep symmetry point has a closed form only for equal up/down exponents")
-        omega = 1.0 / (1.0 + (c[C_SCALE_UP] / c[C_SCALE_DOWN]) ** (1.0 / c[C_SLOPE_UP]))
-        return c[C_B_MAX] - omega * (c[C_B_MAX] - c[C_B_MIN])
-    if isinstance(device, IdealDevice):
-        raise ValueError("IdealDevice is not pulsed and has no symmetry point")
-    raise ValueError(f"{device.name} has no closed-form symmetry point; use measure_symmetry_point()")
+    return device.symmetry_point(cell)
 
 
 def convergence_pairs(cell: np.ndarray, tolerance_steps: float = 0.5, max_pairs: int = 200_000) -> int:
@@ -100,8 +70,8 @@ def measure_symmetry_point(device: DeviceConfig, cell: np.ndarray, w0: np.ndarra
     result is within ``O(alpha)`` of the closed form once converged; with c2c noise
     ``sigma`` its standard error is about ``sigma alpha sqrt(2) / (rate sqrt(n_average))``.
     """
-    if isinstance(device, IdealDevice):
-        raise ValueError("IdealDevice is not pulsed and has no symmetry point")
+    if not device.pulsed:
+        raise ValueError(f"{device.name} is not pulsed and has no symmetry point")
     if n_average is None:
         n_average = 1000 if n_pairs is None else max(1, n_pairs // 2)
     require_number("measure_symmetry_point", "n_average", n_average, 1, None, integer=True)
@@ -111,6 +81,4 @@ def measure_symmetry_point(device: DeviceConfig, cell: np.ndarray, w0: np.ndarra
     if n_average > n_pairs:
         raise ValueError(f"measure_symmetry_point.n_average = {n_average} must be <= n_pairs = {n_pairs}")
     w = (cell[..., C_B_MAX] if w0 is None else w0).astype(np.float32).copy()
-    pw_up, pw_dn = device.piecewise_tables()
-    return alternating_pulses(w, cell, device.global_params(), pw_up, pw_dn,
-                              int(n_pairs), int(n_average), int(seed), 0)
+    return alternating_pulses(device, w, cell, int(n_pairs), int(n_average), int(seed))

@@ -118,8 +118,9 @@ import numpy as np
 from torch import nn
 
 from xbarsim.crossbar import CrossbarArray
-from xbarsim.devices import DeviceConfig, IdealDevice, measure_symmetry_point, sample_cells, symmetry_point
-from xbarsim.devices.kernels import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP, apply_pulse_counts
+from xbarsim.devices import DeviceConfig, measure_symmetry_point, sample_cells, symmetry_point
+from xbarsim.devices.kernels import apply_pulse_counts
+from xbarsim.devices.layout import C_B_MAX, C_B_MIN, C_SCALE_DOWN, C_SCALE_UP
 from xbarsim.devices.symmetry import convergence_pairs
 from xbarsim.devices.validation import Serialisable, require_bool, require_choice, require_number
 
@@ -228,8 +229,8 @@ def measure_array_symmetry_point(array: CrossbarArray, config: ReferenceConfig |
     """
     config = ReferenceConfig() if config is None else config
     device = array.device
-    if isinstance(device, IdealDevice):
-        raise ValueError("measure_array_symmetry_point: IdealDevice is not pulsed and has no symmetry point")
+    if not device.pulsed:
+        raise ValueError(f"measure_array_symmetry_point: {device.name} is not pulsed and has no symmetry point")
     cell = array.cell_params
     settle = settling_pairs(cell, config)
     return np.asarray(measure_symmetry_point(device, cell, w0=array.get_conductances(),
@@ -259,8 +260,8 @@ def program_cells(device: DeviceConfig, cell: np.ndarray, target: np.ndarray, se
     Returns ``(w, stats)``: the programmed values (float64) and counts
     (``pulses_mean``, ``pulses_max``, ``iterations``, ``not_converged``, ``saturated``).
     """
-    if isinstance(device, IdealDevice):
-        raise ValueError("program_cells: IdealDevice is not pulsed; write it directly")
+    if not device.pulsed:
+        raise ValueError(f"program_cells: {device.name} is not pulsed; write it directly")
     require_number("program_cells", "tolerance", tolerance, 0.0, None)
     require_number("program_cells", "max_pulses", max_pulses, 1, None, integer=True)
     cell = np.ascontiguousarray(cell, dtype=np.float32)
@@ -268,8 +269,6 @@ def program_cells(device: DeviceConfig, cell: np.ndarray, target: np.ndarray, se
     if target.shape != cell.shape[:2]:
         raise ValueError(f"program_cells: target shape {target.shape} does not match cells {cell.shape[:2]}")
     rows, cols = target.shape
-    g = device.global_params()
-    pw_up, pw_down = device.piecewise_tables()
     dw_min = float(device.dw_min)
     w = np.ascontiguousarray(cell[..., C_B_MIN], dtype=np.float32).copy()
     w_read = w.copy()
@@ -296,7 +295,7 @@ def program_cells(device: DeviceConfig, cell: np.ndarray, target: np.ndarray, se
         n = np.minimum(n, max_pulses - pulses)
         counts = np.where(active, np.where(e > 0, n, -n), 0).astype(np.int64)
         before = w.copy()
-        apply_pulse_counts(w, w_read, counts, cell, g, pw_up, pw_down, seed, iteration, pulses, 0, 0, cols)
+        apply_pulse_counts(device, w, w_read, counts, cell, pulses, (seed, iteration, 0, 0, cols))
         moved = np.abs(w.astype(np.float64) - before)
         # stalled: the burst moved less than the tolerance and less than a tenth of what this
         # direction's last observed step promised -- pinned near a bound it cannot pass, or stuck
@@ -355,7 +354,7 @@ def program_reference(array: CrossbarArray, config: ReferenceConfig, seed: int =
     weights = array.get_weights()
     stats: dict[str, Any] = {"mode": config.mode, "placement": config.placement, "ideal": config.ideal,
                              "cells": 0, "measure_pairs": 0}
-    pulsed = not isinstance(device, IdealDevice)
+    pulsed = device.pulsed
     try:
         closed = symmetry_point(device, array.cell_params) if pulsed else None
     except ValueError:

@@ -9,6 +9,7 @@ import pytest
 from xbarsim.crossbar import CrossbarArray, IOConfig, UpdateConfig, kernels
 from xbarsim.devices import ConstantStep, IdealDevice, SoftBounds
 from xbarsim.devices.kernels import C_SCALE_DOWN, C_SCALE_UP
+from xbarsim.crossbar.state import UpdateParams
 
 PERFECT = IOConfig(perfect=True)
 
@@ -194,7 +195,8 @@ def test_pulses_are_the_coincidences_of_the_bit_streams():
     x = rng.uniform(-1, 1, (batch, cols)).astype(np.float32)
     x[rng.random(x.shape) < 0.3] = 0.0
     d = rng.normal(0, 0.2, (batch, rows)).astype(np.float32)
-    args = (0.3, 0.01, 31, True, True, 11, 0, 0)
+    args = (0.3, UpdateParams(dw_min=0.01, desired_bl=31, update_management=True, update_bl_management=True),
+            (11, 0, 0))
     dbits, slot_ptr, slot_col, n = kernels.coincidence_lists_serial(x, d, *args)
     expected = np.zeros((rows, cols), dtype=np.int64)
     for s in range(batch):
@@ -403,7 +405,7 @@ def test_update_round_reraises_a_failed_block(monkeypatch):
     run_blocks = kernels.PulseJob.run_blocks
 
     def failing(self, bounds, claimed):
-        if self.args[7].shape[1] == 20:  # the second tile of the first array
+        if self.args[1].d.shape[1] == 20:  # the second tile of the first array
             raise RuntimeError("block failed")
         return run_blocks(self, bounds, claimed)
 

@@ -159,6 +159,8 @@ class MLPStep:
                 return None
             act = self._act_codes[k] if k < len(self._act_codes) else -1
             out.append(LoopLayer(layer.array, state, layer.bias, act))
+        if len({layer.state.step for layer in out}) > 1:  # the loop is built for one device step
+            return None
         return out
 
     def finish(self) -> None:

@@ -37,10 +37,8 @@ import torch
 from xbarsim.crossbar import kernels as crossbar_kernels
 from xbarsim.crossbar import pulse_helper
 from xbarsim.crossbar.kernels import read_tiles
-from xbarsim.crossbar.pulse_helper import PulseHelper, helper_sync, pulse_tile_shared
+from xbarsim.crossbar.pulse_helper import PulseHelper, helper_sync, update_tiles
 from xbarsim.devices.kernels import specialise
-from xbarsim.devices.models import G_MODEL
-from xbarsim.devices.rng import STREAM_BACKWARD, STREAM_FORWARD
 
 __all__ = ["ACT_CODES", "LoopLayer", "run_mlp_batches"]
 
@@ -48,11 +46,6 @@ _aten = torch.ops.aten
 _MEAN = 1  # at::Reduction::Mean
 #: activation module name -> code used inside the compiled loop
 ACT_CODES = {"Sigmoid": 0, "Tanh": 1, "ReLU": 2}
-MODEL = -1  # device model id, bound to a constant by specialise()
-
-# counter columns of the per-layer bookkeeping array
-_FWD_SAMPLES, _BWD_SAMPLES, _ADC, _BM, _PULSES = range(5)
-_N_COUNTERS = 5
 
 _CALLBACKS: dict[int, Callable[[], Any]] = {}
 _CALLBACK_IDS = itertools.count(1)
@@ -128,36 +121,30 @@ def _nb_on_batch(handle):
 
 
 # ---------------------------------------------------------------- the compiled loop
-def _run(xs, ys, k_lo, k_hi, batch_size, ignore_index, acts, lr_w, lr_b, has_bias, biases, ws, w_reads, cells, gs,
-         pw_ups, pw_downs, pulses, tiles, refs, reads, fwd_f, fwd_i, bwd_f, bwd_i, upd_f, upd_i, tile_streams, ctr,
-         counters, last_tile, callback, box):
-    """Train on ``xs[k:k + batch_size]`` for ``k = k_lo, k_lo + batch_size, ... < k_hi``; returns sum of loss x n.
+def _run(batches, states, bufs, fwd, bwd, ups, net, box):
+    """Train on ``xs[k:k + batch_size]`` for ``k = k_lo, k_lo + batch_size, ... < k_hi``.
 
-    Per layer ``l``: ``ctr[l] = (forward, backward, update)`` stream counters,
-    advanced as ``CrossbarArray`` advances them (read calls, read calls, update
-    samples); ``counters[l]`` accumulates the other operation counts for
-    ``CrossbarArray.loop_advance``; both are written after every batch, so they
-    are exact if a callback raises.
+    ``batches = (xs, ys, k_lo, k_hi, batch_size, ignore_index, callback)``; per layer
+    ``l``: ``states[l]`` its array's ArrayState, ``bufs[l] = (read, reference)``,
+    ``fwd[l]`` / ``bwd[l]`` its ReadParams, ``ups[l]`` its UpdateParams;
+    ``net = (acts, lr_w, lr_b, has_bias, biases)``.  The kernels advance each array's
+    streams and counters in place, after every batch, so they are exact if a callback
+    raises.  Returns ``(sum of loss x n, k)``: ``k`` is -1, or the first sample of the
+    batch whose gradient held a NaN or an infinity (the loop stops there).
     """
-    model = MODEL if MODEL >= 0 else int(gs[0][G_MODEL])
-    n_layers = len(ws)
+    xs, ys, k_lo, k_hi, batch_size, ignore_index, callback = batches
+    acts, lr_w, lr_b, has_bias, biases = net
+    n_layers = len(states)
     total = 0.0
     k = k_lo
     while k < k_hi:
         n = min(batch_size, k_hi - k)
         hs = [np.ascontiguousarray(xs[k:k + n])]  # inputs of each layer
-        z_last = np.empty((n, ws[n_layers - 1].shape[0]), dtype=np.float32)
+        z_last = np.empty((n, states[n_layers - 1].w.shape[0]), dtype=np.float32)
         for layer in range(n_layers):
-            rows = ws[layer].shape[0]
+            rows = states[layer].w.shape[0]
             z = np.empty((n, rows), dtype=np.float32)
-            adc, repeats = read_tiles(hs[layer], reads[layer], tiles[layer], False, fwd_i[layer, 0],
-                                      fwd_f[layer, 0], fwd_f[layer, 1], fwd_f[layer, 2], fwd_f[layer, 3],
-                                      fwd_f[layer, 4], fwd_f[layer, 5], fwd_f[layer, 6], fwd_i[layer, 1] != 0,
-                                      fwd_f[layer, 7], upd_i[layer, 3], STREAM_FORWARD, tile_streams, ctr[layer, 0], z)
-            ctr[layer, 0] += 1
-            counters[layer, _FWD_SAMPLES] += n
-            counters[layer, _ADC] += adc
-            counters[layer, _BM] += repeats
+            read_tiles(hs[layer], bufs[layer][0], states[layer], fwd[layer], False, z)
             if has_bias[layer]:
                 b = biases[layer]
                 for s in range(n):
@@ -165,71 +152,43 @@ def _run(xs, ys, k_lo, k_hi, batch_size, ignore_index, acts, lr_w, lr_b, has_bia
                         z[s, o] += b[o]
             if layer < n_layers - 1:
                 h = np.empty((n, rows), dtype=np.float32)
-                code = acts[layer]
-                _nb_act_forward(code, z, h)
+                _nb_act_forward(acts[layer], z, h)
                 hs.append(h)
             else:
                 z_last = z
         g = np.empty_like(z_last)
-        yb = ys[k:k + n]
-        loss = _nb_loss_grad(z_last, yb, ignore_index, g)
+        loss = _nb_loss_grad(z_last, ys[k:k + n], ignore_index, g)
         total += loss * n
         for layer in range(n_layers - 1, -1, -1):
+            st = states[layer]
             d = g.copy()
             if layer > 0:
-                cols = ws[layer].shape[1]
-                zt = np.empty((n, cols), dtype=np.float32)
-                adc, repeats = read_tiles(d, reads[layer], tiles[layer], True, bwd_i[layer, 0], bwd_f[layer, 0],
-                                          bwd_f[layer, 1], bwd_f[layer, 2], bwd_f[layer, 3], bwd_f[layer, 4],
-                                          bwd_f[layer, 5], bwd_f[layer, 6], bwd_i[layer, 1] != 0, bwd_f[layer, 7],
-                                          upd_i[layer, 3], STREAM_BACKWARD, tile_streams, ctr[layer, 1], zt)
-                ctr[layer, 1] += 1
-                counters[layer, _BWD_SAMPLES] += n
-                counters[layer, _ADC] += adc
-                counters[layer, _BM] += repeats
-                g_next = np.empty((n, cols), dtype=np.float32)
-                code = acts[layer - 1]
-                h_prev = hs[layer]
-                _nb_act_backward(code, zt, h_prev, g_next)
+                zt = np.empty((n, st.w.shape[1]), dtype=np.float32)
+                read_tiles(d, bufs[layer][0], st, bwd[layer], True, zt)
+                g_next = np.empty_like(zt)
+                _nb_act_backward(acts[layer - 1], zt, hs[layer], g_next)
             else:
                 g_next = g
-            step0 = ctr[layer, 2]
-            ctr[layer, 2] += n
             lr = lr_w[layer]
-            if lr > 0:
-                tl = tiles[layer]
-                single = tl.shape[0] == 1
-                x = hs[layer]
-                done = 0
-                for t in range(tl.shape[0]):
-                    r0, r1, c0, c1 = tl[t, 0], tl[t, 1], tl[t, 2], tl[t, 3]
-                    xt = x if single else np.ascontiguousarray(x[:, c0:c1])
-                    dt = d if single else np.ascontiguousarray(d[:, r0:r1])
-                    p = pulse_tile_shared(layer, ws[layer], w_reads[layer], cells[layer], gs[layer], pw_ups[layer],
-                                          pw_downs[layer], xt, dt, lr, upd_f[layer, 0], upd_i[layer, 0],
-                                          upd_i[layer, 1] != 0, upd_i[layer, 2] != 0, upd_i[layer, 3],
-                                          tile_streams * t, step0, pulses[layer], r0, c0, model, box)
-                    last_tile[layer, t] = p
-                    done += p
-                counters[layer, _PULSES] += done
-                ref = refs[layer]
-                if ref.size > 0:
-                    helper_sync(box)
-                    rd = reads[layer]
-                    wr = w_reads[layer]
-                    for i in range(rd.shape[0]):
-                        for j in range(rd.shape[1]):
-                            rd[i, j] = wr[i, j] - ref[i, j]
+            if update_tiles(layer, st, hs[layer], d, lr, ups[layer], box) < 0:
+                helper_sync(box)
+                return total, k
+            ref = bufs[layer][1]
+            if lr > 0 and ref.size > 0:
+                helper_sync(box)
+                rd = bufs[layer][0]
+                wr = st.w_read
+                for i in range(rd.shape[0]):
+                    for j in range(rd.shape[1]):
+                        rd[i, j] = wr[i, j] - ref[i, j]
             if has_bias[layer]:
-                bl = biases[layer]
-                lrb = lr_b[layer]
-                _nb_bias_step(bl, g, lrb)
+                _nb_bias_step(biases[layer], g, lr_b[layer])
             g = g_next
         helper_sync(box)  # the next batch reads every layer
         k += n
         if callback > 0:
             _nb_on_batch(callback)
-    return total
+    return total, -1
 
 
 _EMPTY_F32 = np.zeros(0, dtype=np.float32)
@@ -259,47 +218,30 @@ def run_mlp_batches(layers: list[LoopLayer], xs: np.ndarray, ys: np.ndarray, bat
     (:class:`xbarsim.crossbar.pulse_helper.PulseHelper`; default: when numba may
     use two threads); bit-identical either way.
     """
-    states = [layer.state for layer in layers]
-    n_layers = len(layers)
-    models = {s.model for s in states}
-    model = models.pop() if len(models) == 1 else -1
-    fn = specialise(_run, False, sources=(crossbar_kernels.__file__, pulse_helper.__file__), MODEL=model)
-    max_tiles = max(len(s.tiles) for s in states)
-    ctr = np.array([[s.rng_forward, s.rng_backward, s.rng_update] for s in states], dtype=np.int64)
-    ctr0 = ctr.copy()
-    counters = np.zeros((n_layers, _N_COUNTERS), dtype=np.int64)
-    last_tile = np.zeros((n_layers, max_tiles), dtype=np.int64)
-    fwd_f = np.array([[*s.fwd[1:8], s.fwd[9]] for s in states], dtype=np.float64)
-    fwd_i = np.array([[s.fwd[0], int(s.fwd[8])] for s in states], dtype=np.int64)
-    bwd_f = np.array([[*s.bwd[1:8], s.bwd[9]] for s in states], dtype=np.float64)
-    bwd_i = np.array([[s.bwd[0], int(s.bwd[8])] for s in states], dtype=np.int64)
-    upd_f = np.array([[s.dw_min] for s in states], dtype=np.float64)
-    upd_i = np.array([[s.desired_bl, int(s.update_management), int(s.update_bl_management), s.seed] for s in states],
-                     dtype=np.int64)
-    has_bias = np.array([layer.bias is not None for layer in layers])
+    views = [layer.state for layer in layers]
+    steps = {v.step for v in views}
+    if len(steps) != 1:
+        raise ValueError("run_mlp_batches: every layer's array must use the same device model")
+    if not np.isfinite(xs).all():
+        raise ValueError("run_mlp_batches: the inputs xs contain NaN or inf")
+    fn = specialise(_run, False, sources=(crossbar_kernels.__file__, pulse_helper.__file__), STEP=steps.pop())
     biases = tuple(_EMPTY_F32 if layer.bias is None else layer.bias.detach().numpy() for layer in layers)
-    acts = np.array([layer.act for layer in layers], dtype=np.int64)
+    net = (np.array([layer.act for layer in layers], dtype=np.int64), np.array(lr_w, dtype=np.float64),
+           np.array(lr_b, dtype=np.float64), np.array([layer.bias is not None for layer in layers]), biases)
     handle = 0
     if on_batch is not None:
         with _CALLBACK_LOCK:
             handle = next(_CALLBACK_IDS)
             _CALLBACKS[handle] = on_batch
     try:
-        with PulseHelper(states, batch_size, enabled=helper) as box:
-            return float(fn(xs, ys, 0, len(ys), int(batch_size), int(ignore_index), acts,
-                            np.array(lr_w, dtype=np.float64), np.array(lr_b, dtype=np.float64), has_bias, biases,
-                            tuple(s.w for s in states), tuple(s.w_read for s in states),
-                            tuple(s.cell for s in states), tuple(s.g for s in states),
-                            tuple(s.pw_up for s in states), tuple(s.pw_down for s in states),
-                            tuple(s.pulses for s in states), tuple(s.tiles for s in states),
-                            tuple(s.reference for s in states), tuple(s.read for s in states), fwd_f, fwd_i, bwd_f,
-                            bwd_i, upd_f, upd_i, int(states[0].tile_streams), ctr, counters, last_tile, handle, box))
+        with PulseHelper(views, batch_size, enabled=helper) as box:
+            total, bad = fn((xs, ys, 0, len(ys), int(batch_size), int(ignore_index), handle),
+                            tuple(v.state for v in views), tuple((v.read, v.reference) for v in views),
+                            tuple(v.fwd for v in views), tuple(v.bwd for v in views), tuple(v.update for v in views),
+                            net, box)
     finally:
         _CALLBACKS.pop(handle, None)
-        for i, layer in enumerate(layers):
-            c = counters[i]
-            done = ctr[i] - ctr0[i]  # forward reads, backward reads, update samples
-            layer.array.loop_advance(forward_reads=int(done[0]), forward_samples=int(c[_FWD_SAMPLES]),
-                                     backward_reads=int(done[1]), backward_samples=int(c[_BWD_SAMPLES]),
-                                     adc=int(c[_ADC]), bm_repeats=int(c[_BM]), update_samples=int(done[2]),
-                                     pulses=int(c[_PULSES]), last_tile_pulses=last_tile[i, :len(layer.state.tiles)])
+    if bad >= 0:
+        raise FloatingPointError(f"run_mlp_batches: the gradient of the batch starting at sample {bad} holds NaN or "
+                                 f"inf; training stopped there (the layers before it in that batch were updated)")
+    return float(total)
