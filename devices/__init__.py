@@ -12,6 +12,7 @@ from .linear_step import LinearStep
 from .piecewise_step import PiecewiseStep
 from .pow_step import PowStep
 from .soft_bounds import SoftBounds
+from .soft_bounds_pmax import SoftBoundsPmax
 from .population import nominal_num_states, sample_cells, stuck_mask
 from .response import pulse_response
 from .symmetry import measure_symmetry_point, symmetry_point
