@@ -53,26 +53,28 @@ from .config import IOConfig
 __all__ = ["read", "noise_management_scale", "dac", "weight_noise_std", "add_noise", "quantize", "clip",
            "ste_round", "bm_limit", "finite_abs"]
 
-Std = Union[float, torch.Tensor]
+Scale = Union[float, torch.Tensor]  # a stage parameter: one value, or one per sample / output
 
 
 def _needs_grad(v: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and v.requires_grad
 
 
-def ste_round(v: torch.Tensor, step: float) -> torch.Tensor:
+def ste_round(v: torch.Tensor, step: Scale) -> torch.Tensor:
     r"""Straight-through rounding to the grid: forward ``round(v * (1/step)) * step`` exactly, backward identity."""
     q = torch.round(v.detach() * (1.0 / step)) * step
     # v - v.detach() is 0 with gradient 1, except for an infinite v (inf - inf = NaN): there it is 0 with gradient 0
     return q + (v - v.detach()).nan_to_num(0.0)
 
 
-def quantize(v: torch.Tensor, step: float, inplace: bool = False) -> torch.Tensor:
-    r""":math:`\mathrm{round}(v/\Delta)\,\Delta` (round half to even); ``step <= 0``: ``v`` unchanged.
+def quantize(v: torch.Tensor, step: Scale, inplace: bool = False) -> torch.Tensor:
+    r""":math:`\mathrm{round}(v/\Delta)\,\Delta` (round half to even); a float ``step <= 0``: ``v`` unchanged.
 
-    Straight-through when ``v`` needs a gradient; otherwise in place on ``v`` if ``inplace``.
+    ``step`` may be a tensor broadcasting against ``v`` (a grid in the units of a per-read full
+    scale, as :mod:`xbarsim.mapping.nonideal` uses; it must be > 0).  Straight-through when ``v``
+    needs a gradient; otherwise in place on ``v`` if ``inplace``.
     """
-    if step <= 0:
+    if not isinstance(step, torch.Tensor) and step <= 0:
         return v
     if _needs_grad(v):
         return ste_round(v, step)
@@ -81,14 +83,17 @@ def quantize(v: torch.Tensor, step: float, inplace: bool = False) -> torch.Tenso
     return torch.round(v * (1.0 / step)) * step
 
 
-def clip(v: torch.Tensor, bound: float, inplace: bool = False) -> torch.Tensor:
-    r""":math:`\mathrm{clip}(v, \pm b)`; NaN stays NaN, ``+-inf`` becomes ``+-b``; in place if ``inplace`` and no gradient."""
+def clip(v: torch.Tensor, bound: Scale, inplace: bool = False) -> torch.Tensor:
+    r""":math:`\mathrm{clip}(v, \pm b)`; NaN stays NaN, ``+-inf`` becomes ``+-b``; in place if ``inplace`` and no gradient.
+
+    ``bound`` may be a tensor broadcasting against ``v``.
+    """
     if inplace and not _needs_grad(v):
         return v.clamp_(-bound, bound)
     return v.clamp(-bound, bound)
 
 
-def add_noise(v: torch.Tensor, std: Std, generator: Optional[torch.Generator] = None,
+def add_noise(v: torch.Tensor, std: Scale, generator: Optional[torch.Generator] = None,
               inplace: bool = False) -> torch.Tensor:
     r""":math:`v + \sigma\,\xi`, :math:`\xi \sim N(0, 1)` per element from ``generator``; ``std`` a float or a
     tensor broadcasting against ``v``.  One ``randn(v.shape)`` draw."""
@@ -100,8 +105,7 @@ def add_noise(v: torch.Tensor, std: Std, generator: Optional[torch.Generator] = 
 
 def finite_abs(x: torch.Tensor) -> torch.Tensor:
     """``|x|`` with NaN and ``+-inf`` entries set to 0 (what noise management's maximum runs over); no gradient."""
-    a = x.detach().abs()
-    return torch.where(torch.isfinite(a), a, torch.zeros((), dtype=a.dtype, device=a.device))
+    return x.detach().abs().nan_to_num_(0.0, 0.0, 0.0)
 
 
 def noise_management_scale(x: torch.Tensor, io: IOConfig) -> torch.Tensor:

@@ -438,7 +438,13 @@ def sample_weights(model: nn.Module, nonideality: Nonideality, seed: int,
 # --------------------------------------------------------------------------- read periphery
 def _full_scale(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``s = max|x|`` over the finite values each output sees: per sample (linear) or per receptive field (conv)."""
-    a = periphery_torch.finite_abs(x)
+    s = _max_over_receptive_field(m, x.detach().abs())
+    if not bool(torch.isfinite(s).all()):  # NaN or inf inputs: the maximum runs over the finite ones
+        s = _max_over_receptive_field(m, periphery_torch.finite_abs(x))
+    return s
+
+
+def _max_over_receptive_field(m: nn.Module, a: torch.Tensor) -> torch.Tensor:
     if isinstance(m, nn.Conv2d):
         a = a.amax(dim=1, keepdim=True)
         if isinstance(m.padding, str):
@@ -457,11 +463,11 @@ def apply_read_periphery(m: nn.Module, x: torch.Tensor, y: torch.Tensor, read: O
                          w_max: torch.Tensor) -> torch.Tensor:
     """Steps 5-6 of the module docstring on the output ``y`` of analog layer ``m`` (bias added back after).
 
-    The read is normalised to its full scale ``u`` and passed through the read noise and
-    ADC stages of :mod:`xbarsim.crossbar.periphery_torch` (``out_noise``, ``out_res``,
-    ``out_bound``), then scaled back: ``y = u y_q``; ``u = 0`` reads 0.  Without autograd
-    (evaluation) it works in place on ``y``; with autograd the rounding is straight-through
-    and clipping passes no gradient beyond the bounds.
+    The read noise and ADC stages of :mod:`xbarsim.crossbar.periphery_torch` (``out_noise``,
+    ``out_res``, ``out_bound``) with the noise std, grid step and bound in units of the full
+    scale ``u`` (``u = 0`` reads 0).  Without autograd (evaluation) it works in place on
+    ``y``; with autograd the rounding is straight-through and clipping passes no gradient
+    beyond the bounds.
     """
     if read is None and adc is None:
         return y
@@ -471,13 +477,12 @@ def apply_read_periphery(m: nn.Module, x: torch.Tensor, y: torch.Tensor, read: O
         bias = bias.view(1, -1, 1, 1) if y.dim() == 4 else bias
         y = y.sub_(bias) if inplace else y - bias
     u = _full_scale(m, x).mul_(w_max.detach())
-    u_safe = torch.where(u > 0, u, torch.ones((), dtype=u.dtype))
-    y = y.div_(u_safe) if inplace else y / u_safe
     if read is not None and read.sigma > 0:
-        y = periphery_torch.add_noise(y, read.sigma, generator, inplace=True)
+        y = periphery_torch.add_noise(y, u * read.sigma, generator, inplace=inplace)
     if adc is not None:
-        y = periphery_torch.clip(periphery_torch.quantize(y, adc.step, inplace=True), adc.out_bound, inplace=True)
-    y = y.mul_(u) if inplace else y * u
+        unit = (u * adc.step).clamp_(min=1e-30)
+        y = periphery_torch.clip(periphery_torch.quantize(y, unit, inplace=inplace), u * adc.out_bound,
+                                 inplace=inplace)
     if bias is not None:
         y = y.add_(bias) if inplace else y + bias
     return y

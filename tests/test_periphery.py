@@ -318,3 +318,30 @@ def test_the_torch_read_keeps_finite_gradients_beside_an_inf_input():
     periphery_torch.read(xt, wt, io).sum().backward()
     assert torch.isfinite(wt.grad).all() and torch.isfinite(xt.grad).all()
     assert xt.grad[1, 3] == 0  # clipped by the DAC: no gradient
+
+
+def test_the_inference_fast_path_scales_each_sample_by_its_finite_inputs():
+    """``mapping.nonideal``'s read noise and ADC (these stages, in full-scale units): a NaN or inf input
+    leaves the other samples' outputs as they were, a NaN reaches its own sample's outputs, and an inf
+    (there is no DAC on this path: ``W x`` is already infinite) saturates the ADC of the finite full scale."""
+    from torch import nn
+
+    from xbarsim.mapping.nonideal import ADCQuantization, ReadNoise, apply_read_periphery
+    w, x = _data(6, seed=51)
+    lin = nn.Linear(N_IN, N_OUT)
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(w))
+        lin.bias.fill_(0.25)
+    bad = x.copy()
+    bad[1, 3], bad[2, 5] = np.nan, np.inf
+    outs = []
+    with torch.no_grad():
+        for inp in (x, bad):
+            xt = torch.from_numpy(inp)
+            outs.append(apply_read_periphery(lin, xt, lin(xt), ReadNoise(0.05), ADCQuantization(6),
+                                             torch.Generator().manual_seed(0), lin.weight.detach().abs().max()))
+    others = [0, 3, 4, 5]
+    assert torch.equal(outs[0][others], outs[1][others])
+    assert bool(torch.isnan(outs[1][1]).all())
+    u = float(np.abs(np.delete(x[2], 5)).max() * np.abs(w).max())
+    torch.testing.assert_close((outs[1][2] - 0.25).abs(), torch.full((N_OUT,), 12.0 * u), rtol=1e-6, atol=0)
