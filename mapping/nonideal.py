@@ -63,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xbarsim.crossbar import IOConfig
+from xbarsim.crossbar import IOConfig, periphery_torch
 from xbarsim.devices import DeviceConfig, IdealDevice, SoftBounds
 from xbarsim.devices.validation import Serialisable, require_number
 
@@ -436,13 +436,15 @@ def sample_weights(model: nn.Module, nonideality: Nonideality, seed: int,
 
 
 # --------------------------------------------------------------------------- read periphery
-def _ste_round(v: torch.Tensor) -> torch.Tensor:
-    return v + (torch.round(v) - v).detach()
-
-
 def _full_scale(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``s = max|x|`` over what each output sees: per sample (linear) or per receptive field (conv)."""
-    a = x.detach().abs()
+    """``s = max|x|`` over the finite values each output sees: per sample (linear) or per receptive field (conv)."""
+    s = _max_over_receptive_field(m, x.detach().abs())
+    if not bool(torch.isfinite(s).all()):  # NaN or inf inputs: the maximum runs over the finite ones
+        s = _max_over_receptive_field(m, periphery_torch.finite_abs(x))
+    return s
+
+
+def _max_over_receptive_field(m: nn.Module, a: torch.Tensor) -> torch.Tensor:
     if isinstance(m, nn.Conv2d):
         a = a.amax(dim=1, keepdim=True)
         if isinstance(m.padding, str):
@@ -461,37 +463,28 @@ def apply_read_periphery(m: nn.Module, x: torch.Tensor, y: torch.Tensor, read: O
                          w_max: torch.Tensor) -> torch.Tensor:
     """Steps 5-6 of the module docstring on the output ``y`` of analog layer ``m`` (bias added back after).
 
-    Without autograd (evaluation) it works in place on ``y``; with autograd the
-    rounding is straight-through and clipping passes no gradient beyond the bounds.
+    The read noise and ADC stages of :mod:`xbarsim.crossbar.periphery_torch` (``out_noise``,
+    ``out_res``, ``out_bound``) with the noise std, grid step and bound in units of the full
+    scale ``u`` (``u = 0`` reads 0).  Without autograd (evaluation) it works in place on
+    ``y``; with autograd the rounding is straight-through and clipping passes no gradient
+    beyond the bounds.
     """
     if read is None and adc is None:
         return y
+    inplace = not (torch.is_grad_enabled() and y.requires_grad)
     bias = None if m.bias is None else m.bias.detach()
     if bias is not None:
         bias = bias.view(1, -1, 1, 1) if y.dim() == 4 else bias
+        y = y.sub_(bias) if inplace else y - bias
     u = _full_scale(m, x).mul_(w_max.detach())
-    if not (torch.is_grad_enabled() and y.requires_grad):
-        if bias is not None:
-            y.sub_(bias)
-        if read is not None and read.sigma > 0:
-            y.add_(torch.randn(y.shape, generator=generator, dtype=y.dtype).mul_(u * read.sigma))
-        if adc is not None:
-            unit = (u * adc.step).clamp_(min=1e-30)
-            half = adc.out_bound / adc.step
-            y.div_(unit).round_().clamp_(-half, half).mul_(unit)
-        if bias is not None:
-            y.add_(bias)
-        return y
-    if bias is not None:
-        y = y - bias
     if read is not None and read.sigma > 0:
-        y = y + (read.sigma * u) * torch.randn(y.shape, generator=generator, dtype=y.dtype)
+        y = periphery_torch.add_noise(y, u * read.sigma, generator, inplace=inplace)
     if adc is not None:
-        unit = (u * adc.step).clamp(min=1e-30)
-        half = adc.out_bound / adc.step
-        y = _ste_round(y / unit).clamp(-half, half) * unit
+        unit = (u * adc.step).clamp_(min=1e-30)
+        y = periphery_torch.clip(periphery_torch.quantize(y, unit, inplace=inplace), u * adc.out_bound,
+                                 inplace=inplace)
     if bias is not None:
-        y = y + bias
+        y = y.add_(bias) if inplace else y + bias
     return y
 
 

@@ -19,7 +19,7 @@ constant 1 when ``analog_bias``), mirroring the engine's
 1. weight noise, training mode only, fresh per forward pass:
    :math:`\tilde W = W + \sigma_w\,\max|W|\,\xi`, :math:`\xi\sim N(0,1)` per weight
    (:math:`\sigma_w` = ``hwa_weight_noise``; :math:`\max|W|` is not differentiated);
-2. noise management: :math:`s = \max_j |x_j|` (``abs_max``, capped at
+2. noise management: :math:`s = \max_j |x_j|` over the finite inputs (``abs_max``, capped at
    ``nm_thres`` if that is > 0), ``nm_thres`` (``constant``) or 1 (``none``);
 3. DAC: :math:`x_q = \mathrm{clip}(\mathrm{round}(x/(s f)/\delta_x)\,\delta_x, \pm b_{in}) + \sigma_{in}\xi`,
    :math:`\delta_x` = ``inp_res * 2 * inp_bound``;
@@ -34,7 +34,9 @@ constant 1 when ``analog_bias``), mirroring the engine's
 
 Rounding is straight-through (forward: rounded value; backward: identity),
 clipping passes no gradient beyond its bounds, :math:`s` and :math:`f` are
-treated as constants.  ``io.perfect`` skips steps 2-7.  Steps 2-7 (the
+treated as constants.  Steps 2-7 are :func:`xbarsim.crossbar.periphery_torch.read`, the
+engine's periphery in torch (its docstring also states the policy for NaN and inf inputs).
+``io.perfect`` skips steps 2-7.  Steps 2-7 (the
 periphery) act in train and eval mode; step 1 only in train mode.
 
 :func:`program` then writes :math:`W_{prog} = W + \sigma_p\,\max|W|\,\xi`
@@ -46,13 +48,12 @@ clipped (and a warning logged).
 from __future__ import annotations
 
 import logging
-import math
-from typing import Mapping, Optional, Tuple, Union
+from typing import Mapping, Optional, Union
 
 import torch
 from torch import nn
 
-from xbarsim.crossbar import IOConfig
+from xbarsim.crossbar import IOConfig, periphery_torch
 from xbarsim.mapping import AnalogConfig, AnalogConv2d, AnalogLinear, replace_layers
 from xbarsim.mapping.layers import fold_output, unfold_input
 from xbarsim.mapping.nonideal import additive_programming_noise
@@ -62,83 +63,17 @@ __all__ = ["HWALinear", "HWAConv2d", "convert_to_hwa", "program", "hwa_read"]
 log = logging.getLogger(__name__)
 
 
-def _ste_round(v: torch.Tensor, step: float) -> torch.Tensor:
-    """``round(v/step)*step`` forward, identity backward (round half to even, as numpy ``rint``).
-
-    Computed as ``round(v * (1/step))`` like the engine's kernels, so ties round alike.
-    """
-    return v + (torch.round(v * (1.0 / step)) * step - v).detach()
-
-
-def _weight_noise_std(io: IOConfig, w: torch.Tensor, xq: torch.Tensor) -> Optional[torch.Tensor]:
-    """Per-output std of the engine's read-time weight noise (``w_noise_type``), or None."""
-    if io.w_noise <= 0 or io.w_noise_type == "none":
-        return None
-    if io.w_noise_type == "additive_constant":
-        return io.w_noise * xq.detach().norm(dim=1, keepdim=True).expand(-1, w.shape[0])
-    # pcm_read: w_noise * sqrt(sum_j |W_ij| x_j^2)
-    return io.w_noise * torch.sqrt((xq.detach() ** 2) @ w.detach().abs().T)
-
-
 def hwa_read(x: torch.Tensor, w: torch.Tensor, io: IOConfig,
              generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Differentiable emulation of one analog read ``x (N, cols) -> (N, rows)`` through ``io``.
 
-    Steps 2-7 of the module docstring (weight noise, step 1, is the caller's).
-    The conversions are computed in float64 and the MVM in the input's dtype,
-    exactly as the engine does, so that with the noise switched off the
-    result equals ``CrossbarArray.forward`` up to float32 summation order.
-    Random numbers come from ``generator`` (torch's, not the engine's streams).
+    Steps 2-7 of the module docstring (weight noise, step 1, is the caller's): the
+    engine's read periphery in torch, :func:`xbarsim.crossbar.periphery_torch.read`, whose
+    docstring states each stage.  With the noise switched off the result equals
+    ``CrossbarArray.forward`` up to float32 summation order.  Random numbers come from
+    ``generator`` (torch's, not the engine's streams).
     """
-    if io.perfect:
-        return x @ w.T
-    n = x.shape[0]
-    dtype = x.dtype
-    x64 = x.to(torch.float64)
-    if io.noise_management == "abs_max":
-        s = x64.detach().abs().amax(dim=1, keepdim=True)
-        if io.nm_thres > 0:
-            s = s.clamp(max=io.nm_thres)
-    elif io.noise_management == "constant":
-        s = torch.full((n, 1), float(io.nm_thres), dtype=torch.float64)
-    else:
-        s = torch.ones((n, 1), dtype=torch.float64)
-    zero = s == 0
-    s = torch.where(zero, torch.ones_like(s), s)
-
-    def read(f: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        v = x64 * (1.0 / (s * f))
-        if io.inp_step > 0:
-            v = _ste_round(v, io.inp_step)
-        v = v.clamp(-io.inp_bound, io.inp_bound)
-        if io.inp_noise > 0:
-            v = v + io.inp_noise * torch.randn(v.shape, generator=generator, dtype=v.dtype)
-        xq = v.to(dtype)
-        y = (xq @ w.T).to(torch.float64)
-        std = _weight_noise_std(io, w, xq)
-        if io.out_noise > 0 or std is not None:
-            tot = io.out_noise if std is None else torch.sqrt(io.out_noise ** 2 + std.to(torch.float64) ** 2)
-            y = y + tot * torch.randn(y.shape, generator=generator, dtype=y.dtype)
-        if io.out_step > 0:
-            y = _ste_round(y, io.out_step)
-        yd = y.detach()
-        saturated = ((yd > io.out_bound) | (yd < -io.out_bound)).any(dim=1, keepdim=True)
-        return y.clamp(-io.out_bound, io.out_bound).to(dtype), saturated
-
-    f = torch.ones((n, 1), dtype=torch.float64)
-    y, sat = read(f)
-    if io.bound_management == "iterative":
-        max_f = min(io.max_bm_factor, io.max_bm_res / io.inp_res if io.inp_res > 0 else math.inf)
-        while bool(sat.any()):
-            retry = sat & (2 * f <= max_f)
-            if not bool(retry.any()):
-                break
-            f = torch.where(retry, 2 * f, f)
-            y_new, sat_new = read(f)
-            y = torch.where(retry, y_new, y)
-            sat = retry & sat_new
-    out = y * (s * f).to(dtype)
-    return torch.where(zero, torch.zeros_like(out), out)
+    return periphery_torch.read(x, w, io, generator)
 
 
 def _hwa_matmul(x2: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], config: AnalogConfig,
