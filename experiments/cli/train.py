@@ -178,6 +178,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"xbarsim train: {mode}, {config.epochs} epochs, batch {config.batch_size}, lr {config.lr} "
           f"({config.lr_schedule}), seed {args.seed}", file=sys.stderr)
 
+    if not config.fp:  # the float baseline compiles no kernels; hwa does not use the in-situ MLP loop
+        from xbarsim.experiments.compile_notice import KERNEL_MODULES, announce_compilation
+        announce_compilation(KERNEL_MODULES[:1] if config.hwa else KERNEL_MODULES)
+
     def on_epoch(epoch: int, history: dict) -> None:
         print(f"epoch {epoch + 1:3d}/{config.epochs}  test_acc {history['test_acc'][-1]:.4f}  "
               f"train_loss {history['train_loss'][-1]:.4f}  {history['epoch_seconds'][-1]:.1f} s",
