@@ -270,8 +270,12 @@ def run_sweep(spec: SweepSpec, executor: str = "local", workers: int | None = No
         postfix(refresh=False)
         bar.update(1)
 
+    def still_todo(key: str) -> bool:
+        now = store.point_states([key])[key]
+        return now == seen[key] and (now is None or now[0] != "complete")  # complete before our look counts too
+
     def claim(point: SweepPoint) -> str:
-        outcome = board.try_claim(point.key, lambda: store.point_states([point.key])[point.key] == seen[point.key])
+        outcome = board.try_claim(point.key, lambda: still_todo(point.key))
         if outcome == DONE:
             summary.by_others += 1
             bar.update(1)
