@@ -98,6 +98,9 @@ def cmd_sweep(args) -> int:
             return EXIT_OK
         if args.claim_timeout is not None and not args.claim_timeout > 0:
             raise ValueError(f"--claim-timeout = {args.claim_timeout:g} must be > 0 seconds")
+        if spec.task == "train":  # its workers compile the training kernels on a cold cache
+            from xbarsim.experiments.compile_notice import announce_compilation
+            announce_compilation()
         with _sigterm_as_interrupt():
             summary = run_sweep(spec, executor=args.executor, workers=args.workers,
                                 scheduler=args.scheduler, progress=not args.no_progress,
