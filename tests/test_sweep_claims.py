@@ -183,3 +183,12 @@ def test_three_processes_share_a_sweep_and_a_sigkill_loses_nothing(tmp_path):
     assert not list(claims_dir.glob("*.claim"))  # survivors released theirs; the victim's was taken over
     # the work was shared: more than one process's pool worker called the task
     assert len({line.split()[3] for line in (tmp_path / "calls.log").read_text().splitlines()}) >= 2
+
+
+def test_claim_timeout_flag_is_validated(tmp_path, capsys):
+    from xbarsim.experiments import cli
+    path = toy_spec(tmp_path, (0.5,), sleep=0.0)
+    assert cli.main(["sweep", str(path), "--claim-timeout", "0", "--no-progress"]) == 2
+    assert "--claim-timeout = 0 must be > 0 seconds" in capsys.readouterr().err
+    assert cli.main(["sweep", str(path), "--claim-timeout", "600", "--no-progress", "--workers", "1"]) == 0
+    assert "2 points: 0 already complete, 2 completed now, 0 failed" in capsys.readouterr().out

@@ -327,30 +327,22 @@ class SweepStore:
         return out
 
     # ---------------------------------------------------------------- writes
-    def write_group(self, name: str, datasets: dict, attrs: dict, status: str, replace: bool = True) -> None:
-        """Write group ``name`` (a path such as ``"run"``): datasets, then attributes, ``status`` last, flush.
+    def write_group(self, name: str, datasets: dict, attrs: dict, status: str) -> None:
+        """Write group ``name`` (a path such as ``"run"``) whole: datasets, attributes, ``status`` last, flush.
 
-        Under :meth:`writing` (the file's writer lock, signals held back).  With
-        ``replace`` an existing group is deleted first; otherwise its status is
-        removed first and its datasets and attributes are overwritten.
+        An existing group of that name is deleted first.  Under :meth:`writing`
+        (the file's writer lock, signals held back).
         """
         with self.writing(), open_h5(self.path, "a") as f:
-            self._write_group(f, name, datasets, attrs, status, replace)
+            if name in f:
+                del f[name]
+            g = f.create_group(name)
+            for key, value in datasets.items():
+                g.create_dataset(key, data=value)
+            for key, value in attrs.items():
+                g.attrs[key] = value
+            g.attrs["status"] = status  # last: a group without it is half-written
             f.flush()
-
-    @staticmethod
-    def _write_group(f: h5py.File, name: str, datasets: dict, attrs: dict, status: str, replace: bool) -> None:
-        if name in f and replace:
-            del f[name]
-        g = f.require_group(name)
-        g.attrs.pop("status", None)  # until the new record is whole, it is not a record
-        for key, value in datasets.items():
-            if key in g:
-                del g[key]
-            g.create_dataset(key, data=value)
-        for key, value in attrs.items():
-            g.attrs[key] = value
-        g.attrs["status"] = status  # last: a group without it is half-written
 
     def write_point(self, point: SweepPoint, result: dict) -> None:
         """Write one finished point: datasets and attributes, ``status`` last, then flush.
