@@ -21,6 +21,13 @@ Three modes share the loop:
 The data order of epoch ``e`` is a permutation drawn from ``(seed, e)``, so a
 run resumed from its end-of-epoch checkpoint is bit-identical to an
 uninterrupted one.
+
+A run whose loss stops being finite (NaN or inf outputs) raises
+:class:`TrainingDiverged` naming the epoch and the first such batch; no
+checkpoint is written after it, so the last one is the last good epoch's.  The
+autograd loop checks every batch; the compiled MLP loop returns one loss sum
+per call, so it is called :data:`DIVERGENCE_CHUNK` batches at a time and a
+non-finite chunk is replayed from its saved state one batch per call.
 """
 from __future__ import annotations
 
@@ -272,6 +279,75 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return AnalogSGD(model.parameters(), lr=config.lr)
 
 
+class TrainingDiverged(RuntimeError):
+    """Training stopped: a batch's loss was not finite (NaN or inf: the network's outputs were).
+
+    ``epoch`` and ``batch`` are 0-based (the message counts from 1); ``history``
+    holds the curves of the epochs before (set by :func:`run_train`), and
+    ``last_good_epoch`` the epoch whose end-of-epoch checkpoint is the last one
+    written (``None``: the run diverged in its first epoch).
+    """
+
+    def __init__(self, epoch: int, epochs: int, batch: int, batches: int, loss: float):
+        super().__init__(f"training diverged: non-finite loss ({loss}) in epoch {epoch + 1} of {epochs}, "
+                         f"batch {batch + 1} of {batches}")
+        self.epoch, self.batch, self.loss = epoch, batch, loss
+        self.history: dict = {}
+        self.last_good_epoch: int | None = None
+
+
+#: batches per compiled call of :meth:`MLPStep.train_batches`; its loss sum is checked after each
+DIVERGENCE_CHUNK = 200
+
+
+def _train_epoch_autograd(model, opt, loss_fn, xs, ys, bs: int, on_batch, epoch: int, epochs: int) -> float:
+    """One epoch batch by batch through autograd; returns sum of loss x batch length."""
+    n, loss_sum = len(ys), 0.0
+    for b, k in enumerate(range(0, n, bs)):
+        opt.zero_grad(set_to_none=True)
+        out = model(xs[k:k + bs])
+        loss = loss_fn(out, ys[k:k + bs])
+        value = float(loss.detach())
+        if not math.isfinite(value):  # before the step: the arrays keep the last finite update
+            raise TrainingDiverged(epoch, epochs, b, math.ceil(n / bs), value)
+        loss.backward()
+        opt.step()
+        loss_sum += value * min(bs, n - k)
+        if on_batch is not None:
+            on_batch()
+    return loss_sum
+
+
+def _train_epoch_fused(fused, model, xs, ys, bs: int, on_batch, epoch: int, epochs: int) -> float:
+    """One epoch through :meth:`MLPStep.train_batches`, :data:`DIVERGENCE_CHUNK` batches per call.
+
+    The compiled loop returns only a chunk's loss sum.  When it is not finite, the
+    state from before the chunk is restored and the chunk is replayed one batch
+    per call (bit-identical, the random streams are part of the state) to name the
+    first batch whose loss was not finite.
+    """
+    n, loss_sum = len(ys), 0.0
+    step = DIVERGENCE_CHUNK * bs
+    for start in range(0, n, step):
+        before = copy.deepcopy(model.state_dict())
+        chunk = fused.train_batches(xs[start:start + step], ys[start:start + step], bs, on_batch=on_batch)
+        if not math.isfinite(chunk):
+            model.load_state_dict(before)
+            for k in range(start, min(start + step, n), bs):
+                value = fused.train_batches(xs[k:k + bs], ys[k:k + bs], bs) / min(bs, n - k)
+                if not math.isfinite(value):
+                    raise TrainingDiverged(epoch, epochs, k // bs, math.ceil(n / bs), value)
+            raise TrainingDiverged(epoch, epochs, start // bs, math.ceil(n / bs), chunk)  # not reproduced
+        loss_sum += chunk
+    return loss_sum
+
+
+def _clipping(model: nn.Module) -> dict:
+    """``{layer: {"clipped": cells clipped when programmed, "cells": cells}}`` of the analog layers."""
+    return {name: {"clipped": int(getattr(layer, "clipped_at_programming", 0)),
+                   "cells": int(layer.array.rows * layer.array.cols)} for name, layer in analog_layers(model)}
+
+
 def run_train(params: dict | TrainConfig, seed: int = 0, progress: bool = False,
               checkpoint_path: str | None = None, resume: bool = False,
               on_epoch: Callable[[int, dict], None] | None = None) -> dict:
@@ -287,8 +363,14 @@ def run_train(params: dict | TrainConfig, seed: int = 0, progress: bool = False,
         on_epoch: called as ``on_epoch(epoch, history)`` after every epoch.
 
     Returns a JSON-able dict: ``test_acc``, ``train_loss``, ``epoch_seconds``, ``lr``
-    (per epoch), ``final_test_acc``, ``pulses`` (per layer), ``data_source``, and with
-    ``return_weights`` the final effective weights per layer (lists).
+    (per epoch), ``final_test_acc``, ``pulses`` (per layer), ``clipped_at_programming``
+    (per analog layer: cells clipped to the device bounds when the weights were
+    programmed, at conversion or, with ``hwa``, at the last evaluation's
+    programming), ``data_source``, and with ``return_weights`` the final
+    effective weights per layer (lists).
+
+    Raises :class:`TrainingDiverged` at the first batch whose loss is not finite
+    (the end-of-epoch checkpoint of the epoch before is the last one written).
     """
     config = params if isinstance(params, TrainConfig) else TrainConfig.from_dict(dict(params))
     require_number("run_train", "seed", seed, 0, 2**31 - 1, integer=True)
@@ -306,13 +388,14 @@ def _run_train(config: TrainConfig, seed: int, progress: bool, checkpoint_path: 
                on_epoch: Callable[[int, dict], None] | None) -> dict:
     data = load_train_data(config)
     model, reference_stats = build_model(config, seed)
+    clipping = _clipping(model)
     opt = make_optimizer(model, config)
     history: dict[str, list] = {"test_acc": [], "train_loss": [], "epoch_seconds": [], "lr": []}
     start_epoch = 0
     if resume and checkpoint_path is not None:
         import os
         if os.path.exists(checkpoint_path):
-            ckpt = torch.load(checkpoint_path, weights_only=False)
+            ckpt = torch.load(checkpoint_path, weights_only=True)
             if ckpt["config"] != config.to_dict() or ckpt["seed"] != seed:
                 raise ValueError(f"checkpoint {checkpoint_path} was written by a different configuration or "
                                  f"seed; refusing to resume (delete it or use another --out)")
@@ -338,23 +421,24 @@ def _run_train(config: TrainConfig, seed: int, progress: bool, checkpoint_path: 
             from tqdm import tqdm
             bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
                        mininterval=0.5, disable=None)  # None: no bar when stderr is not a terminal
-        loss_sum = 0.0
-        if fused is not None:  # same numbers as the autograd loop below, without its overhead
-            loss_sum = fused.train_batches(xs, ys, bs, on_batch=None if bar is None else bar.update)
-        else:
-            for k in batches:
-                opt.zero_grad(set_to_none=True)
-                out = model(xs[k:k + bs])
-                loss = loss_fn(out, ys[k:k + bs])
-                loss.backward()
-                opt.step()
-                loss_sum += float(loss.detach()) * min(bs, n - k)
-                if bar is not None:
-                    bar.update()
-        if bar is not None:
-            bar.close()
+        on_batch = None if bar is None else bar.update
+        try:
+            if fused is not None:  # same numbers as the autograd loop below, without its overhead
+                loss_sum = _train_epoch_fused(fused, model, xs, ys, bs, on_batch, epoch, config.epochs)
+            else:
+                loss_sum = _train_epoch_autograd(model, opt, loss_fn, xs, ys, bs, on_batch, epoch, config.epochs)
+        except TrainingDiverged as exc:
+            exc.history = history
+            exc.last_good_epoch = epoch - 1 if epoch > 0 else None
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
         train_seconds = time.perf_counter() - t0
-        acc = evaluate(_inference_model(model, config, seed, epoch), data.x_test, data.y_test)
+        inference = _inference_model(model, config, seed, epoch)
+        if config.hwa:  # programmed anew for every evaluation: the last programming is recorded
+            clipping = _clipping(inference)
+        acc = evaluate(inference, data.x_test, data.y_test)
         history["test_acc"].append(acc)
         history["train_loss"].append(loss_sum / n)
         history["epoch_seconds"].append(train_seconds)
@@ -368,6 +452,7 @@ def _run_train(config: TrainConfig, seed: int, progress: bool, checkpoint_path: 
     result["final_test_acc"] = history["test_acc"][-1] if history["test_acc"] else math.nan
     result["pulses"] = _pulse_stats(model)
     result["reference"] = reference_stats
+    result["clipped_at_programming"] = clipping
     result["data_source"] = data.source
     result["data_is_subset"] = data.is_subset
     if config.return_weights:
@@ -380,5 +465,6 @@ def run_train_task(params: dict, seed: int) -> dict:
     out = run_train(params, seed)
     out["pulses_json"] = json.dumps(out.pop("pulses"))
     out["reference_json"] = json.dumps(out.pop("reference"), default=float)
+    out["clipped_at_programming_json"] = json.dumps(out.pop("clipped_at_programming"))
     out.pop("weights", None)
     return out

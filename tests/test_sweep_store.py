@@ -199,3 +199,27 @@ def test_damaged_point_object_is_salvaged_and_only_it_recomputed(tmp_path):
     assert len(backups) == 1 and backups[0].read_bytes() == damaged_bytes  # the original is kept
     assert not list(tmp_path.glob("*.salvage"))
     assert read_file_attrs(spec.output)["fingerprint"] == spec.fingerprint()
+
+
+def test_write_group_waits_for_the_writer_lock(tmp_path):
+    """Another process's salvage or point write holds ``<file>.lock``; a record is written only after it."""
+    import fcntl
+    import threading
+
+    path = tmp_path / "run.h5"
+    store = SweepStore(path)
+    store.write_group("run", {"test_acc": np.array([0.1])}, {"seed": 1}, "running")
+    with open(str(path) + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        writer = threading.Thread(target=store.write_group,
+                                  args=("run", {"test_acc": np.array([0.1, 0.2])}, {"seed": 1}, "complete"))
+        writer.start()
+        writer.join(0.3)
+        assert writer.is_alive()  # blocked on the lock
+        with h5py.File(path, "r") as f:
+            assert f["run"].attrs["status"] == "running"
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    writer.join()
+    with h5py.File(path, "r") as f:
+        g = f["run"]
+        assert g.attrs["status"] == "complete" and g["test_acc"].shape == (2,)

@@ -4,6 +4,14 @@
                       its output file (resume is automatic). ``--dry-run`` only
                       validates and prints the points. Exit 0 if all points are
                       complete, 1 if some failed, 2 for a bad spec/file/executor.
+                      Several ``sweep`` processes on the same spec and file (a
+                      job array, on one host or several sharing a file system)
+                      split the points: each claims a point before computing it
+                      and none is computed twice. A claim of a killed process is
+                      taken over at once on its own host; across hosts only with
+                      ``--claim-timeout SECONDS`` (claims are renewed every
+                      min(30 s, timeout/3) while their point runs, so a claim not
+                      renewed for that long belongs to a dead process).
 ``results FILE``      table of stored points (axis values, seed, status, metrics;
                       curves shown by their last value).
 ``plot FILE``         mean +- std over repeats of a metric against an axis (lines,
@@ -44,6 +52,10 @@ def register(subparsers) -> None:
                    help="Dask scheduler address tcp://HOST:PORT, or 'local' for a LocalCluster (default)")
     p.add_argument("-o", "--output", type=Path, default=None, help="override the spec's output file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--claim-timeout", type=float, default=None, metavar="SECONDS",
+                   help="take over a point claimed by another sweep process whose claim was not renewed for "
+                        "SECONDS (default: only claims of dead processes on this host are taken over). Needed "
+                        "when processes on several hosts share the file; use minutes, not seconds")
     p.set_defaults(func=cmd_sweep)
 
     r = subparsers.add_parser("results", help="list the points of a sweep file")
@@ -84,14 +96,25 @@ def cmd_sweep(args) -> int:
             if scan.damage:
                 print(f"{spec.output} is damaged ({scan.damage}); a real run salvages its intact points first")
             return EXIT_OK
+        if args.claim_timeout is not None and not args.claim_timeout > 0:
+            raise ValueError(f"--claim-timeout = {args.claim_timeout:g} must be > 0 seconds")
+        if spec.task == "train":  # its workers compile the training kernels on a cold cache
+            from xbarsim.experiments.compile_notice import announce_compilation
+            announce_compilation()
         with _sigterm_as_interrupt():
             summary = run_sweep(spec, executor=args.executor, workers=args.workers,
-                                scheduler=args.scheduler, progress=not args.no_progress)
-    except (SpecError, StoreError, ExecutorError) as exc:
+                                scheduler=args.scheduler, progress=not args.no_progress,
+                                claim_timeout=args.claim_timeout)
+    except (SpecError, StoreError, ExecutorError, ValueError) as exc:
         print(f"xbarsim sweep: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    others = f", {summary.by_others} by other processes" if summary.by_others else ""
     print(f"{spec.output}: {summary.total} points: {summary.skipped} already complete, "
-          f"{summary.complete} completed now, {len(summary.failed)} failed")
+          f"{summary.complete} completed now{others}, {len(summary.failed)} failed")
+    if summary.left_to_others:
+        print(f"xbarsim sweep: {len(summary.left_to_others)} point(s) are held by sweep processes on other hosts "
+              "and were not waited for; rerun with --claim-timeout SECONDS to take over those of dead processes",
+              file=sys.stderr)
     if summary.failed:
         print(f"xbarsim sweep: {len(summary.failed)} point(s) failed; their tracebacks are stored in the file "
               f"(xbarsim results {spec.output} --filter status=failed --traceback). Rerun the same command "

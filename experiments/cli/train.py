@@ -2,7 +2,19 @@
 
 Writes one HDF5 file (``--out``) holding the full config, the per-epoch curves and
 the pulse statistics, plus a checkpoint beside it (``FILE.ckpt.pt``) that
-``--resume`` continues from, bit-identically.
+``--resume`` continues from, bit-identically.  The file is written through the
+sweep store (:meth:`xbarsim.experiments.sweeps.store.SweepStore.write_group`:
+the file's writer lock, signals held back, ``status`` written last) as group
+``/run``: attributes ``config`` (JSON), ``seed``, ``xbarsim_version``, ``host``,
+``started``, ``status`` ("running" after each epoch, then "complete" or
+"failed"), ``clipped_at_programming`` (JSON per layer: cells clipped to the
+device bounds when programmed) and ``clipped_fraction``; datasets ``test_acc``,
+``train_loss``, ``epoch_seconds``, ``lr`` (per epoch).
+
+A diverging run (a batch's loss not finite) stops with one line naming the epoch
+and batch, exit status 1; the file records ``status = "failed"`` with the
+reason in ``failure`` (and ``failed_epoch``/``failed_batch``, 1-based), and the
+checkpoint of the last good epoch is kept.
 """
 from __future__ import annotations
 
@@ -115,30 +127,28 @@ def _collect_params(args: argparse.Namespace) -> dict:
 
 
 def _write_h5(path: str, config: dict, seed: int, history: dict, status: str, extra: dict) -> None:
-    import h5py
     import numpy as np
 
     from xbarsim.experiments.provenance import xbarsim_version
-    with h5py.File(path, "a") as f:
-        g = f.require_group("run")
-        if "status" in g.attrs:
-            del g.attrs["status"]
-        g.attrs["config"] = json.dumps(config, sort_keys=True)
-        g.attrs["seed"] = seed
-        g.attrs["xbarsim_version"] = xbarsim_version()
-        g.attrs["host"] = socket.gethostname()
-        for k, v in extra.items():
-            g.attrs[k] = v if not isinstance(v, (dict, list)) else json.dumps(v, default=float)
-        for key in ("test_acc", "train_loss", "epoch_seconds", "lr"):
-            if key in g:
-                del g[key]
-            g.create_dataset(key, data=np.asarray(history.get(key, []), dtype=np.float64))
-        g.attrs["status"] = status  # written last: a crash never leaves a run looking complete
-        f.flush()
+    from xbarsim.experiments.sweeps.store import SweepStore
+    attrs = {"config": json.dumps(config, sort_keys=True), "seed": seed, "xbarsim_version": xbarsim_version(),
+             "host": socket.gethostname()}
+    for k, v in extra.items():
+        attrs[k] = v if not isinstance(v, (dict, list)) else json.dumps(v, default=float)
+    datasets = {key: np.asarray(history.get(key, []), dtype=np.float64)
+                for key in ("test_acc", "train_loss", "epoch_seconds", "lr")}
+    SweepStore(path).write_group("run", datasets, attrs, status)
+
+
+def _clipping_attrs(clipping: dict) -> dict:
+    clipped = sum(v["clipped"] for v in clipping.values())
+    cells = sum(v["cells"] for v in clipping.values())
+    return {"clipped_at_programming": clipping, "clipped_fraction": clipped / cells if cells else 0.0}
 
 
 def run(args: argparse.Namespace) -> int:
-    from xbarsim.experiments.train import TrainConfig, run_train
+    from xbarsim.experiments.sweeps.store import StoreError
+    from xbarsim.experiments.train import TrainConfig, TrainingDiverged, run_train
     try:
         params = _collect_params(args)
         config = TrainConfig.from_dict(params)
@@ -159,14 +169,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"xbarsim train: cannot write the results file: {exc}", file=sys.stderr)
         return 2
     ckpt = args.out + ".ckpt.pt"
-    if not args.resume and os.path.exists(args.out):
-        os.remove(args.out)
-        if os.path.exists(ckpt):
-            os.remove(ckpt)
+    if not args.resume:
+        for stale in (args.out, ckpt):
+            if os.path.exists(stale):
+                os.remove(stale)
     started = time.time()
     mode = "floating point" if config.fp else ("hardware-aware" if config.hwa else f"in-situ on {config.device}")
     print(f"xbarsim train: {mode}, {config.epochs} epochs, batch {config.batch_size}, lr {config.lr} "
           f"({config.lr_schedule}), seed {args.seed}", file=sys.stderr)
+
+    if not config.fp:  # the float baseline compiles no kernels; hwa does not use the in-situ MLP loop
+        from xbarsim.experiments.compile_notice import KERNEL_MODULES, announce_compilation
+        announce_compilation(KERNEL_MODULES[:1] if config.hwa else KERNEL_MODULES)
 
     def on_epoch(epoch: int, history: dict) -> None:
         print(f"epoch {epoch + 1:3d}/{config.epochs}  test_acc {history['test_acc'][-1]:.4f}  "
@@ -177,14 +191,30 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_train(config, seed=args.seed, progress=not args.no_progress, checkpoint_path=ckpt,
                            resume=args.resume, on_epoch=on_epoch)
-    except (ValueError, OSError) as exc:  # a missing dataset, a bad file, a full disk
+    except TrainingDiverged as exc:
+        kept = (f"the checkpoint of epoch {exc.last_good_epoch + 1} is kept in {ckpt}"
+                if exc.last_good_epoch is not None and os.path.exists(ckpt) else "no checkpoint was written")
+        print(f"xbarsim train: stopped: {exc}; {kept}; recorded as failed in {args.out}", file=sys.stderr)
+        finished = time.time()
+        try:
+            _write_h5(args.out, config.to_dict(), args.seed, exc.history, "failed",
+                      {"started": started, "finished": finished, "wall_s": finished - started, "failure": str(exc),
+                       "failed_epoch": exc.epoch + 1, "failed_batch": exc.batch + 1})
+        except (StoreError, OSError) as err:
+            print(f"xbarsim train: cannot record the failure in {args.out}: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError, StoreError) as exc:  # a missing dataset, a bad file, a full disk
         print(f"xbarsim train: {exc}", file=sys.stderr)
         return 2
     finished = time.time()
-    _write_h5(args.out, config.to_dict(), args.seed, result, "complete",
-              {"started": started, "finished": finished, "wall_s": finished - started,
-               "data_source": result["data_source"], "pulses": result["pulses"],
-               "reference": result["reference"]})
+    try:
+        _write_h5(args.out, config.to_dict(), args.seed, result, "complete",
+                  {"started": started, "finished": finished, "wall_s": finished - started,
+                   "data_source": result["data_source"], "pulses": result["pulses"],
+                   "reference": result["reference"], **_clipping_attrs(result["clipped_at_programming"])})
+    except (StoreError, OSError) as exc:
+        print(f"xbarsim train: cannot write the results file: {exc}", file=sys.stderr)
+        return 2
     print(f"final test accuracy {result['final_test_acc']:.4f}; results in {args.out}", file=sys.stderr)
     if args.json:
         print(json.dumps({"config": config.to_dict(), "seed": args.seed, "test_acc": result["test_acc"],

@@ -189,7 +189,10 @@ def cached_artifact(tag: str, key: dict, build: Callable[[], dict]) -> dict:
     the environment variable :data:`ARTIFACT_DIR_ENV`), under an exclusive file
     lock, so two workers never build the same artifact twice.  Outside a
     reproduction run (variable unset) it simply builds.  Workers on other machines
-    (Dask) must share that folder's file system to share artifacts.
+    (Dask) must share that folder's file system to share artifacts.  It is loaded
+    with ``weights_only=True`` (no arbitrary pickle from a shared folder): tensors,
+    plain containers and numbers, and numpy arrays, dtypes and scalars
+    (:func:`_numpy_safe_globals`) only.
     """
     import torch
 
@@ -202,12 +205,22 @@ def cached_artifact(tag: str, key: dict, build: Callable[[], dict]) -> dict:
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
-            return torch.load(path, weights_only=False)
+            with torch.serialization.safe_globals(_numpy_safe_globals()):
+                return torch.load(path, weights_only=True)
         value = build()
         tmp = path.with_suffix(".tmp")
         torch.save(value, tmp)
         os.replace(tmp, path)
         return value
+
+
+def _numpy_safe_globals() -> list:
+    """What a pickled numpy array or scalar needs, for ``torch.load(weights_only=True)``."""
+    import numpy as np
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray  # numpy 2 / numpy 1
+    kinds = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+             np.float16, np.float32, np.float64, np.complex64, np.complex128)
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *(type(np.dtype(k)) for k in kinds)]
 
 
 def save_figure(fig, figures_dir: str | os.PathLike, name: str) -> list[Path]:

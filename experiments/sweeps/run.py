@@ -20,12 +20,27 @@ actually running. A point whose task raises is stored as failed with its
 traceback and the sweep continues. If a local worker process dies, the points
 in flight are stored as failed (which of them crashed is unknown), the pool is
 restarted, and a rerun of the spec retries them.
+
+Several processes, one file.  Every point is claimed
+(:mod:`xbarsim.experiments.sweeps.claims`) before it is submitted, and its
+claim is deleted after it is written, so any number of ``xbarsim sweep``
+processes on the same spec and file (a scheduler job array, two terminals)
+split the points and compute none twice.  A process skips points that another
+process holds and comes back to them: when such a point is written meanwhile
+it counts as done by another process; when its claim has gone stale (a dead
+process on this host, or ``claim_timeout`` without renewal) this process
+takes it over.  A process returns once every point of the spec is written,
+except those held by live processes on other hosts when no ``claim_timeout``
+is set (it cannot tell whether those are alive; it names them and leaves them).
+A failed point is retried once per round: a process that sees another one
+store a point (complete or failed) after its own scan does not run it again.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
 import logging
+import math
 import multiprocessing
 import os
 import socket
@@ -37,6 +52,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from xbarsim.experiments.sweeps.claims import CLAIMED, DONE, HELD, ClaimBoard
 from xbarsim.experiments.sweeps.spec import SweepPoint, SweepSpec
 from xbarsim.experiments.sweeps.store import SweepStore, utc_now
 from xbarsim.experiments.sweeps.tasks import get_task
@@ -192,21 +208,32 @@ class SweepSummary:
     skipped: int = 0      # already complete in the file
     complete: int = 0     # completed in this run
     failed: list = dataclasses.field(default_factory=list)  # keys that failed in this run
+    by_others: int = 0    # written by other sweep processes on the same file during this run
+    left_to_others: list = dataclasses.field(default_factory=list)  # "key (host:pid)" held elsewhere, not waited for
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
 
+HELD_RECHECK_S = 0.5  # how often points held by other processes are looked at again
+
+
 def run_sweep(spec: SweepSpec, executor: str = "local", workers: int | None = None,
-              scheduler: str | None = None, progress: bool = True) -> SweepSummary:
+              scheduler: str | None = None, progress: bool = True,
+              claim_timeout: float | None = None) -> SweepSummary:
     """Run every point of ``spec`` not already complete in ``spec.output``.
+
+    Points are claimed first (module docstring), so several processes may run
+    the same spec on the same file.  ``claim_timeout`` (seconds): a claim not
+    renewed for that long is taken over, whatever host holds it.
 
     Raises ``StoreError`` (incompatible/corrupt file) or ``ExecutorError``
     before any point runs.
     """
     task = get_task(spec.task)
     store = SweepStore(spec.output)
+    board = ClaimBoard(spec.output, claim_timeout)  # validates the timeout
     done = store.scan(spec).statuses  # read-only: refuses an incompatible file before anything is written
     points = spec.points()
     todo = [p for p in points if done.get(p.key) != "complete"]
@@ -218,34 +245,94 @@ def run_sweep(spec: SweepSpec, executor: str = "local", workers: int | None = No
     backend = make_backend(executor, workers, scheduler)
     try:
         store.prepare(spec)  # creates the file, or deletes half-written points
+        seen = store.point_states([p.key for p in todo])  # a change later means another process wrote it
     except BaseException:
         backend.close(cancel=True)
         raise
-    queue = list(reversed(todo))
+    queue = list(reversed(todo))  # never tried yet, next at the end
+    held: list[SweepPoint] = []   # held by other processes when last tried
     in_flight: dict[cf.Future, SweepPoint] = {}
     bar = tqdm(total=len(todo), desc="sweep", unit="pt", disable=not progress, dynamic_ncols=True)
 
+    def postfix(refresh: bool = True) -> None:
+        bar.set_postfix(completed=summary.complete, failed=len(summary.failed), running=len(in_flight),
+                        others=summary.by_others, refresh=refresh)
+
     def record(point: SweepPoint, result: dict) -> None:
         store.write_point(point, result)
+        board.release(point.key)  # after the write: the file now says the point is done
         if result["status"] == "complete":
             summary.complete += 1
         else:
             summary.failed.append(point.key)
             last = result.get("traceback", "").strip().splitlines()[-1:] or ["?"]
             log.warning("point %s (%s, seed %d) failed: %s", point.key, point.axis_values, point.seed, last[0])
-        bar.set_postfix(completed=summary.complete, failed=len(summary.failed), running=len(in_flight),
-                        refresh=False)
+        postfix(refresh=False)
         bar.update(1)
+
+    def still_todo(key: str) -> bool:
+        now = store.point_states([key])[key]
+        return now == seen[key] and (now is None or now[0] != "complete")  # complete before our look counts too
+
+    def claim(point: SweepPoint) -> str:
+        outcome = board.try_claim(point.key, lambda: still_todo(point.key))
+        if outcome == DONE:
+            summary.by_others += 1
+            bar.update(1)
+        return outcome
+
+    last_recheck = [-math.inf]
+
+    def fill() -> None:
+        """Claim and submit points while there is capacity: held ones that are free now, then new ones."""
+        nonlocal held
+        if held and len(in_flight) < backend.capacity() and time.monotonic() - last_recheck[0] >= HELD_RECHECK_S:
+            last_recheck[0] = time.monotonic()
+            still = []
+            for p in held:
+                outcome = claim(p) if len(in_flight) < backend.capacity() else HELD
+                if outcome == CLAIMED:
+                    submit(p)
+                elif outcome == HELD:
+                    still.append(p)
+            held = still
+        while queue and len(in_flight) < backend.capacity():
+            p = queue.pop()
+            outcome = claim(p)
+            if outcome == CLAIMED:
+                submit(p)
+            elif outcome == HELD:
+                held.append(p)
+
+    def submit(p: SweepPoint) -> None:
+        in_flight[backend.executor.submit(run_point, task.run_fn, task.validate(p.params), p.seed)] = p
+
+    def waitable(p: SweepPoint) -> bool:
+        holder = board.holder(p.key)
+        return holder is None or holder.can_go_stale(claim_timeout)
 
     cancel = True
     try:
-        while queue or in_flight:
-            while queue and len(in_flight) < backend.capacity():
-                p = queue.pop()
-                in_flight[backend.executor.submit(run_point, task.run_fn, task.validate(p.params), p.seed)] = p
-            bar.set_postfix(completed=summary.complete, failed=len(summary.failed), running=len(in_flight))
+        while queue or in_flight or held:
+            fill()
+            postfix()
+            if not in_flight:
+                if not held:
+                    continue
+                if not any(waitable(p) for p in held):  # only other hosts' live claims are left
+                    for p in held:
+                        h = board.holder(p.key)
+                        summary.left_to_others.append(f"{p.key} ({h.host}:{h.pid})" if h else p.key)
+                    log.warning("%d point(s) are being computed by processes on other hosts; not waiting for "
+                                "them (give --claim-timeout to take over claims of dead processes there): %s",
+                                len(held), ", ".join(summary.left_to_others))
+                    break
+                board.renew_due()
+                time.sleep(HELD_RECHECK_S)
+                continue
             # the timeout lets the main thread run signal handlers (Ctrl-C, SIGTERM) promptly
             finished, _ = cf.wait(in_flight, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            board.renew_due()
             broken = False
             for fut in finished:
                 point = in_flight.pop(fut)
@@ -262,9 +349,10 @@ def run_sweep(spec: SweepSpec, executor: str = "local", workers: int | None = No
                     record(point, _client_failure(RuntimeError("worker pool broke while this point was running")))
                 in_flight.clear()
                 backend.restart()
-        bar.set_postfix(completed=summary.complete, failed=len(summary.failed), running=0)
+        postfix()
         cancel = False
     finally:
         bar.close()
         backend.close(cancel=cancel)
+        board.release_all()  # interrupted: points still claimed can be taken over at once
     return summary

@@ -38,12 +38,22 @@ recomputed (in those stress tests no file was lost and one salvage in five lost
 one finished point; a real sweep spends a far smaller share of its time writing). The file uses the default (oldest compatible) HDF5 format on purpose:
 with ``libver="latest"`` HDF5 marks the superblock "open for write", and a killed
 writer leaves a file that only ``h5clear`` can reopen.
-Only the sweep client writes; workers return results to it.
+Only the sweep client writes; workers return results to it.  Several sweep
+processes may write one file (``xbarsim sweep`` run twice, or a job array): each
+write, the resume clean-up and a salvage hold an exclusive ``flock`` on
+``<file>.lock`` for their few milliseconds, so a salvage never replaces the file
+under another process's write, and ``sweeps.claims`` makes sure they compute
+different points.
+
+Other records (``xbarsim train``'s ``/run`` group) are written by
+:meth:`SweepStore.write_group` with the same lock, deferred signals and
+status-last order.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import fcntl
 import json
 import logging
 import os
@@ -182,6 +192,18 @@ class SweepStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
+    @contextmanager
+    def writing(self):
+        """Exclusive ``flock`` on ``<file>.lock`` (every writer of this file takes it), signals held back."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                with deferred_signals():
+                    yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     # ---------------------------------------------------------------- resume
     def check_compatible(self, f: h5py.File, spec: SweepSpec) -> None:
         if _attr_str(f.attrs.get("format", "")) != FORMAT:
@@ -229,12 +251,16 @@ class SweepStore:
         (file untouched) when the file holds an incompatible sweep. A damaged file
         is salvaged first (see module docstring).
         """
-        scan = self.scan(spec)  # read-only first: an incompatible file is never opened for writing
+        self.scan(spec)  # read-only first: an incompatible file is never opened for writing
+        with self.writing():
+            return self._prepare_locked(spec)
+
+    def _prepare_locked(self, spec: SweepSpec) -> dict[str, str]:
+        scan = self.scan(spec)  # again: another process may have written since
         if scan.damage:
             scan = self._salvage(scan)
         statuses = scan.statuses
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with deferred_signals(), open_h5(self.path, "a") as f:
+        with open_h5(self.path, "a") as f:
             if _attr_str(f.attrs.get("format", "")) != FORMAT:
                 f.attrs["format"] = FORMAT
                 f.attrs["format_version"] = FORMAT_VERSION
@@ -255,61 +281,92 @@ class SweepStore:
         return statuses
 
     def _salvage(self, scan: Scan) -> Scan:
-        """Copy every intact point into a fresh file that replaces this one; keep the original."""
+        """Copy every intact point into a fresh file that replaces this one; keep the original.
+
+        Called under :meth:`writing`, so no other process writes between the copy and the replace.
+        """
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         backup = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
         tmp = self.path.with_name(f"{self.path.name}.salvage")
         kept = {}
-        with deferred_signals():
-            with open_h5(self.path, "r") as src, h5py.File(tmp, "w") as dst:
-                for k, v in src.attrs.items():
-                    dst.attrs[k] = v
-                out = dst.create_group(POINTS)
-                for key, status in scan.usable().items():
-                    try:
-                        src.copy(src[POINTS][key], out, name=key)
-                        kept[key] = status
-                    except Exception as exc:
-                        log.warning("salvage: point %s could not be copied (%s); it will be recomputed", key, exc)
-                        out.pop(key, None)
-            shutil.copy2(self.path, backup)
-            os.replace(tmp, self.path)
+        with open_h5(self.path, "r") as src, h5py.File(tmp, "w") as dst:
+            for k, v in src.attrs.items():
+                dst.attrs[k] = v
+            out = dst.create_group(POINTS)
+            for key, status in scan.usable().items():
+                try:
+                    src.copy(src[POINTS][key], out, name=key)
+                    kept[key] = status
+                except Exception as exc:
+                    log.warning("salvage: point %s could not be copied (%s); it will be recomputed", key, exc)
+                    out.pop(key, None)
+        shutil.copy2(self.path, backup)
+        os.replace(tmp, self.path)
         log.warning("%s was damaged (%s; the writer was probably killed during a write). Salvaged %d intact "
                     "points into a fresh file; the damaged original is kept as %s", self.path, scan.damage,
                     len(kept), backup)
         return Scan(kept)
 
+    def point_states(self, keys) -> dict[str, tuple[str, str] | None]:
+        """``{key: (status, finished) or None}`` for ``keys``: what the file says about them now.
+
+        A change of this value since a process's own scan means another process
+        wrote the point meanwhile.
+        """
+        if not self.path.exists():
+            return dict.fromkeys(keys)
+        out: dict[str, tuple[str, str] | None] = {}
+        with open_h5(self.path, "r") as f:
+            points = f.get(POINTS)
+            for key in keys:
+                try:
+                    a = points[key].attrs
+                    out[key] = (_attr_str(a["status"]), _attr_str(a.get("finished", "")))
+                except Exception:  # absent, half-written or unreadable: not written by anyone
+                    out[key] = None
+        return out
+
     # ---------------------------------------------------------------- writes
+    def write_group(self, name: str, datasets: dict, attrs: dict, status: str) -> None:
+        """Write group ``name`` (a path such as ``"run"``) whole: datasets, attributes, ``status`` last, flush.
+
+        An existing group of that name is deleted first.  Under :meth:`writing`
+        (the file's writer lock, signals held back).
+        """
+        with self.writing(), open_h5(self.path, "a") as f:
+            if name in f:
+                del f[name]
+            g = f.create_group(name)
+            for key, value in datasets.items():
+                g.create_dataset(key, data=value)
+            for key, value in attrs.items():
+                g.attrs[key] = value
+            g.attrs["status"] = status  # last: a group without it is half-written
+            f.flush()
+
     def write_point(self, point: SweepPoint, result: dict) -> None:
         """Write one finished point: datasets and attributes, ``status`` last, then flush.
 
         ``result`` is what ``sweep_run.run_point`` returns: status, metrics,
         traceback, started, finished, wall_s, host, pid.
         """
-        with deferred_signals(), open_h5(self.path, "a") as f:
-            points = f.require_group(POINTS)
-            if point.key in points:  # a failed point being rerun
-                del points[point.key]
-            g = points.create_group(point.key)
-            metrics = result.get("metrics") or {}
-            for name, value in metrics.items():
-                g.create_dataset(name, data=value)
-            a = g.attrs
-            a["config"] = canonical_json(point.config())
-            a["task"] = point.task
-            a["seed"] = point.seed
-            a["repeat"] = point.repeat
-            a["xbarsim_version"] = xbarsim_version()
-            a["host"] = result.get("host") or socket.gethostname()
-            a["pid"] = int(result.get("pid") or os.getpid())
-            a["started"] = result.get("started") or ""
-            a["finished"] = result.get("finished") or utc_now()
-            a["wall_s"] = float(result.get("wall_s") or 0.0)
-            a["metrics"] = json.dumps(sorted(metrics))
-            if result.get("traceback"):
-                a["traceback"] = result["traceback"]
-            a["status"] = result["status"]  # last: a point without it is half-written
-            f.flush()
+        metrics = result.get("metrics") or {}
+        a = {}
+        a["config"] = canonical_json(point.config())
+        a["task"] = point.task
+        a["seed"] = point.seed
+        a["repeat"] = point.repeat
+        a["xbarsim_version"] = xbarsim_version()
+        a["host"] = result.get("host") or socket.gethostname()
+        a["pid"] = int(result.get("pid") or os.getpid())
+        a["started"] = result.get("started") or ""
+        a["finished"] = result.get("finished") or utc_now()
+        a["wall_s"] = float(result.get("wall_s") or 0.0)
+        a["metrics"] = json.dumps(sorted(metrics))
+        if result.get("traceback"):
+            a["traceback"] = result["traceback"]
+        # a failed point being rerun is replaced whole
+        self.write_group(f"{POINTS}/{point.key}", metrics, a, result["status"])
 
 
 # -------------------------------------------------------------------- reading
