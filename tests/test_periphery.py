@@ -247,7 +247,6 @@ def test_quantised_noise_statistics_agree_between_the_implementations(name, io):
 
 
 # --------------------------------------------------------------------------- non-finite inputs
-COMPILED_POLICY_XFAIL = pytest.mark.xfail(strict=True, reason="compiled periphery non-finite policy: engine branch")
 NF_IO = {"abs_max": IOConfig(**QUIET, out_bound=3.0, bound_management="none"),
          "abs_max, bm iterative": IOConfig(**QUIET, out_bound=1.0),
          "none": IOConfig(**QUIET, noise_management="none", out_bound=3.0, bound_management="none")}
@@ -272,7 +271,6 @@ def _non_finite_input(case, batch):
 
 # what the compiled periphery does not follow yet: under abs_max its noise management takes max|x| over an inf
 # too (then inf / inf = NaN), and a sample whose finite inputs are all 0 reads 0 even with a NaN among them
-_COMPILED_TODO = {"+inf", "-inf", "+-inf", "all nan"}
 
 
 def _nf_params():
@@ -280,9 +278,7 @@ def _nf_params():
     for impl in sorted(READS):
         for nm in sorted(NF_IO):
             for case in ("nan", "+inf", "-inf", "+-inf", "all nan", "nan and inf"):
-                todo = impl == "compiled" and nm != "none" and case in _COMPILED_TODO
-                out.append(pytest.param(impl, nm, case, marks=[COMPILED_POLICY_XFAIL] if todo else [],
-                                        id=f"{impl}-{nm}-{case}"))
+                out.append(pytest.param(impl, nm, case, id=f"{impl}-{nm}-{case}"))
     return out
 
 
@@ -300,7 +296,7 @@ def test_non_finite_inputs_nan_propagates_and_inf_saturates_the_dac(impl, case, 
     np.testing.assert_allclose(y[ok], ref[ok], rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(ref[ok]).max())))
 
 
-@pytest.mark.parametrize("impl", [pytest.param("compiled", marks=COMPILED_POLICY_XFAIL), "torch"])
+@pytest.mark.parametrize("impl", ["compiled", "torch"])
 def test_an_inf_input_reads_like_an_input_at_the_dac_bound(impl):
     io = IOConfig(**QUIET, out_bound=3.0, bound_management="none")
     w, x = _data(4, seed=41)
