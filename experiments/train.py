@@ -124,15 +124,18 @@ class TrainConfig(Serialisable):
         require_choice(n, "dataset", self.dataset, ("fashion-mnist", "mnist"))
         require_number(n, "train_subset", self.train_subset, 0, None, integer=True)
         require_number(n, "test_subset", self.test_subset, 0, None, integer=True)
-        self.analog_config()  # validates device/io/update overrides, naming the bad field
-
-    # ------------------------------------------------------------------
-    def analog_config(self) -> AnalogConfig:
+        # built once, here, which validates the device/io/update overrides, naming the bad field
         device = device_from_name(self.device, **self.device_params)
         io = _replace_fields(IOConfig(), self.io_params, "io")
         update = _replace_fields(UpdateConfig(), self.update_params, "update")
-        return AnalogConfig(device=device, io=io, update=update, hwa_weight_noise=self.hwa_weight_noise,
-                            programming_noise=self.programming_noise)
+        object.__setattr__(self, "_analog", AnalogConfig(device=device, io=io, update=update,
+                                                         hwa_weight_noise=self.hwa_weight_noise,
+                                                         programming_noise=self.programming_noise))
+
+    # ------------------------------------------------------------------
+    def analog_config(self) -> AnalogConfig:
+        """The run's analog config (built once, in ``__post_init__``; configs are frozen)."""
+        return self._analog
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
