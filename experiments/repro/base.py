@@ -46,7 +46,7 @@ from xbarsim.experiments.provenance import xbarsim_version
 from xbarsim.experiments.sweeps.spec import SweepSpec, canonical_json, parse_spec
 from xbarsim.experiments.sweeps.store import deferred_signals, open_h5, read_points, utc_now
 
-__all__ = ["load_reproduction", "preset_options", "make_spec", "run_reproduction", "write_outputs",
+__all__ = ["load_reproduction", "preset_options", "make_spec", "run_reproduction", "write_outputs", "build_summary",
            "cached_artifact", "ARTIFACT_DIR_ENV", "REQUIRED"]
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,18 @@ def _record_run(out: Path, run: dict) -> None:
 def write_outputs(name: str, h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> dict:
     """``summary.json`` and the figures, from the HDF5 file only; returns the summary."""
     module = load_reproduction(name)
-    h5_path, figures_dir = Path(h5_path), Path(figures_dir)
+    figures_dir = Path(figures_dir)
+    summary = build_summary(name, h5_path)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    (figures_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    module.draw_figures(Path(h5_path), figures_dir)
+    return summary
+
+
+def build_summary(name: str, h5_path: str | os.PathLike) -> dict:
+    """The ``summary.json`` of reproduction ``name``, from its HDF5 file only (writes nothing)."""
+    module = load_reproduction(name)
+    h5_path = Path(h5_path)
     if not h5_path.exists():
         raise FileNotFoundError(f"{h5_path} not found; run `xbarsim repro {name} --out {h5_path}` first")
     with open_h5(h5_path, "r") as f:
@@ -175,9 +186,6 @@ def write_outputs(name: str, h5_path: str | os.PathLike, figures_dir: str | os.P
     if "claims" not in body:
         raise TypeError(f"{module.__name__}.summarize must return a 'claims' list")
     summary.update(body)
-    figures_dir.mkdir(parents=True, exist_ok=True)
-    (figures_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    module.draw_figures(h5_path, figures_dir)
     return summary
 
 
