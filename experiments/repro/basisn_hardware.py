@@ -42,11 +42,13 @@ written row than these Fashion-MNIST ones.  Row-parallel writes would need 105
 iterations per row (60 for EDP) for the paper's figure.  So the reconstruction programs
 cells one at a time, which is also how conventional 1T1R arrays are written [Farias].
 
-:func:`xbarsim.crossbar.costs.estimate` of the op counts a cost point stored (its
-critical-path steps included, ``program_steps`` counted in rows) re-costs them under any
-:class:`~xbarsim.crossbar.costs.HardwareParams`, programming granularity included.  It is
-exact, because in the reprogramming regime each array of a layer holds as many
-reprogrammed blocks as it reads, so the busiest array does not depend on the write
+:func:`xbarsim.crossbar.costs.estimate` of the op counts a cost point stored re-costs them
+under any :class:`~xbarsim.crossbar.costs.HardwareParams`, programming granularity included:
+the counts keep each layer's per-array reads and programmed rows (``OpCounts.stages``), and
+the busiest array is picked under the figures costed with.  Counts stored before ``stages``
+existed hold the critical path of the preset's figures; re-costing them is still exact,
+because in the reprogramming regime each array of a layer holds as many reprogrammed
+blocks as it reads, so the busiest array does not depend on the write
 figures.  :func:`cycles_ratio_k1` is the closed form above, for tests.
 
 Hardware figures (:func:`preset_hardware`) and their literature range
@@ -151,43 +153,22 @@ def preset_hardware(array_size: int, programming: str = "cell") -> HardwareParam
 
 
 # --------------------------------------------------------------------------- stored op counts
-def _to_json(obj, int_keyed: str) -> str:
-    """A dataclass as sorted JSON; its field ``int_keyed`` is a dict with int keys (JSON keys are strings)."""
-    d = dataclasses.asdict(obj)
-    d[int_keyed] = {str(k): int(v) for k, v in getattr(obj, int_keyed).items()}
-    return json.dumps(d, sort_keys=True)
-
-
-def _from_json(cls, text: str, int_keyed: str):
-    d = json.loads(text)
-    d[int_keyed] = {int(k): int(v) for k, v in d[int_keyed].items()}
-    return cls(**d)
-
-
 def ops_to_json(ops: OpCounts) -> str:
     """An :class:`OpCounts` as JSON (stored per cost point and case in the HDF5 file)."""
-    return _to_json(ops, "adc_conversions")
+    return json.dumps(ops.to_dict(), sort_keys=True)
 
 
 def ops_from_json(text: str) -> OpCounts:
-    """The :class:`OpCounts` of :func:`ops_to_json`.  Files written before ``cells_per_row`` was
-    stored hold square arrays only, so it is then the square root of ``cells_per_mvm``."""
-    d = json.loads(text)
-    if "cells_per_row" not in d:
-        side = math.isqrt(int(d["cells_per_mvm"]))
-        if side * side != int(d["cells_per_mvm"]):
-            raise ValueError(f"stored op counts without cells_per_row read {d['cells_per_mvm']} cells per "
-                             f"activation, not a square array")
-        text = json.dumps(dict(d, cells_per_row=side))
-    return _from_json(OpCounts, text, "adc_conversions")
+    """The :class:`OpCounts` of :func:`ops_to_json` (older files too: :meth:`OpCounts.from_dict`)."""
+    return OpCounts.from_dict(json.loads(text))
 
 
 def inventory_to_json(inv: Inventory) -> str:
-    return _to_json(inv, "n_adcs")
+    return json.dumps(inv.to_dict(), sort_keys=True)
 
 
 def inventory_from_json(text: str) -> Inventory:
-    return _from_json(Inventory, text, "n_adcs")
+    return Inventory.from_dict(json.loads(text))
 
 
 def ratios(basisn: tuple, reprog: tuple, hw: HardwareParams) -> dict:
@@ -240,8 +221,9 @@ def amortised(ops: OpCounts, batch: float) -> OpCounts:
     """
     if not batch >= 1:
         raise ValueError(f"batch = {batch!r} must be >= 1")
+    stages = tuple(tuple((reads, rows / batch) for reads, rows in stage) for stage in ops.stages)
     return dataclasses.replace(ops, cells_programmed=ops.cells_programmed / batch,
-                               program_steps=ops.program_steps / batch)
+                               program_steps=ops.program_steps / batch, stages=stages)
 
 
 def largest_batch(basisn: tuple, reprog: tuple, hw: HardwareParams, target: float = 0.01,
