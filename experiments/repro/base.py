@@ -71,16 +71,25 @@ def load_reproduction(name: str) -> ModuleType:
 
 
 def preset_options(module: ModuleType, preset: str, overrides: dict | None = None) -> dict:
-    """A preset's options with ``overrides`` applied; unknown keys raise ``ValueError`` naming them."""
+    """A preset's options with ``overrides`` applied (tables merged); unknown keys raise ``ValueError`` naming them."""
     if preset not in module.PRESETS:
         raise ValueError(f"preset {preset!r} is unknown; choose one of {sorted(module.PRESETS)}")
     options = json.loads(json.dumps(module.PRESETS[preset]))  # deep copy, JSON-able by contract
-    for key, value in (overrides or {}).items():
-        if key not in options:
-            raise ValueError(f"option {key!r} is not an option of preset {preset!r}; "
-                             f"known: {', '.join(sorted(options))}")
-        options[key] = value
+    _override(options, overrides or {}, preset, "")
     return options
+
+
+def _override(options: dict, overrides: dict, preset: str, where: str) -> None:
+    """Set ``overrides`` in ``options``; a table given for a table is merged key by key
+    (``networks='{"vgg": {"epochs": 3}}'`` changes one entry)."""
+    for key, value in overrides.items():
+        if key not in options:
+            raise ValueError(f"option {where + key!r} is not an option of preset {preset!r}; "
+                             f"known: {', '.join(sorted(options))}")
+        if isinstance(value, dict) and isinstance(options[key], dict):
+            _override(options[key], value, preset, f"{where}{key}.")
+        else:
+            options[key] = value
 
 
 def make_spec(module: ModuleType, name: str, preset: str, options: dict, output: Path) -> SweepSpec:
