@@ -88,7 +88,7 @@ def test_preset_hardware_equals_the_shared_defaults_but_for_the_array():
 
 
 def test_paper_scale_check_runs_resnet18_through_the_schedules_as_the_closed_form_says():
-    from xbarsim.experiments.repro.basisn import paper_scale_check
+    from xbarsim.experiments.repro.basisn.sensitivity import paper_scale_check
     from xbarsim.experiments.repro.basisn_hardware import resnet18_imagenet
     layers = resnet18_imagenet()
     # torchvision's ResNet-18 has 11,689,512 parameters: less 9,600 BatchNorm and 1,000 fc biases
