@@ -73,8 +73,8 @@ def test_smoke_preset_runs_end_to_end(smoke_run):
 def _forbid_simulation(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("simulated although it should not have")
-    monkeypatch.setattr(zero_shifting, "_train_point", boom)
-    monkeypatch.setattr(zero_shifting, "_device_point", boom)
+    monkeypatch.setattr(zero_shifting.point, "_train_point", boom)
+    monkeypatch.setattr(zero_shifting.point, "_device_point", boom)
 
 
 def test_figures_only_redraws_without_simulating(smoke_run, tmp_path, monkeypatch):
