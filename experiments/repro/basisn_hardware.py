@@ -51,45 +51,12 @@ because in the reprogramming regime each array of a layer holds as many reprogra
 blocks as it reads, so the busiest array does not depend on the write
 figures.  :func:`cycles_ratio_k1` is the closed form above, for tests.
 
-Hardware figures (:func:`preset_hardware`) and their literature range
-----------------------------------------------------------------------
-* Array ``R x R`` = ``array_size`` (32): a scaled-down chip.  NeuroSim's default
-  subarray is 128 x 128 (DNN+NeuroSim V1.3 / V2.1 ``Param.cpp``:
-  ``numRowSubArray = numColSubArray = 128``), ISAAC's 128 x 128, MNSIM 2.0's 256 x 256
-  (``SimConfig.ini``: ``Xbar_Size = 256,256``), so 32 is small; it is kept so that the
-  Fashion-MNIST networks (0.17-0.28 M weights, about 100x smaller than ImageNet
-  networks) span the issue's range from "fits" to 1/100 of the weights on chip (with
-  128 x 128 arrays one array already holds 1/17 of VGG-style).  Cell-serial, the ratio
-  falls about as ``1/R`` (closed form), so 32 is the side least favourable to BasisN;
-  ``summary.json`` shows it from the schedules (``array_size_sensitivity``).
-* Array read cycle ``t_r`` = 100 ns [ISAAC], used for the verify read too.  NeuroSim's
-  read pulse is 10 ns (``readPulseWidth = 10e-9``), MNSIM 2.0's read 3.16 ns.
-* Write pulse ``t_p`` = 100 ns [Wong: RRAM switches in 10-100 ns]; DNN+NeuroSim V2.1
-  uses ``writePulseWidth = 50e-9``, MNSIM 2.0 ``Write_Latency = 10`` ns.  The
-  preset's value is the slow end of that range.
-* Program-and-verify iterations ``v`` = 10 [Alibart 2012: an iterative pulse/read
-  algorithm tunes a cell to 1 %, about 7 bits].  NeuroSim's open-loop update uses up to
-  ``maxNumLevelLTP = maxNumLevelLTD = 32`` pulses per polarity (V2.1 ``Param.cpp``);
-  write-verify without a verify read (``v = 1``) is the cheap limit.
-* Programming granularity: cell-serial, ``HardwareParams.programming = "cell"``.  In a
-  conventional 1T1R crossbar each cell is programmed on its own, its transistor isolating
-  it for the closed-loop tuning (Farias & Kung, "Efficient Reprogramming of Memristive
-  Crossbars for DNNs: Weight Sorting and Bit Stucking", arXiv 2410.21730, and its refs
-  8-14); the NeuRRAM chip's released control code programs its cells that way, one
-  (row, column) write-verify loop after another (Wan et al., Nature 2022;
-  ``weierwan/Neurram_48core``, ``wupdate_control.program_array``); and the paper-scale
-  check above shows the paper's claim needs it.  Row-parallel
-  writes (all cells of a row pulsed at once, each pulse slot set by the slowest cell:
-  NeuroSim's ``GetWriteUpdateEstimation``, "update weight row-by-row", its model of the
-  open-loop weight updates of on-chip training) divide the write time by the columns;
-  they are the other half of the sensitivity study.  Sessions before 2026-11-27 used
-  row-parallel as the preset and missed the paper's figure (2.3-4.7 % of reprogramming).
-* Write energy 1 pJ per cell per pulse [Wong: pJ scale]; ADC, DAC, digital MAC and
-  cycle as in :class:`~xbarsim.crossbar.costs.HardwareParams` (ISAAC, Walden/Murmann,
-  Horowitz).
-
-The sensitivity sweep (:data:`WRITE_PULSES_S`, :data:`VERIFY_ITERATIONS`,
-:data:`PROGRAMMING`) covers those ranges.
+Hardware figures (:func:`preset_hardware`): each figure the ratio depends on is named with
+its source in :data:`HARDWARE_SOURCES` (``summary.json`` ``hardware``); their literature
+ranges (NeuroSim, ISAAC, MNSIM 2.0, Wong, Alibart, Farias & Kung, NeuRRAM) and why the
+preset programs cell by cell are in ``experiments/figures/basisn/NOTES.md``.  The
+sensitivity sweep (:data:`WRITE_PULSES_S`, :data:`VERIFY_ITERATIONS`, :data:`PROGRAMMING`)
+covers those ranges.
 """
 from __future__ import annotations
 
