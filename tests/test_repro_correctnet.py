@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from xbarsim.experiments.repro.correctnet import build_spec, read_results
 
@@ -36,6 +37,13 @@ def test_smoke_preset_writes_summary_with_claims_tables_and_figures(tmp_path: Pa
     res = read_results(out)
     m = res["sigma"]["lenet5"][1.0]
     assert len(m["plain_accs"]) == 2 and np.isclose(m["plain_mean"], np.mean(m["plain_accs"]))
+    # every variant's table entry is the mean over its chips; the overheads are the placed units' share
+    for v in ("reg", "vat", "rl", "greedy", "all"):
+        assert len(m[f"{v}_accs"]) == 2 and np.isclose(m[f"{v}_mean"], np.mean(m[f"{v}_accs"]))
+        assert row[v]["mean"] == pytest.approx(float(m[f"{v}_mean"]), abs=5e-5)
+    for v in ("rl", "greedy", "all"):
+        placed = np.asarray(m[f"{v}_placement"], dtype=bool)
+        assert (row[v]["params_pct"] > 0) == bool(placed.any()) and (v == "all" or row[v]["params_pct"] <= 5.0)
     # successive halving (smoke: penalty 0.5; the 3 best search rewards, ties to fewer units, plus the empty
     # placement; then the 2 best of those by their middle-rung rewards, plus the empty one), and the RL pick is
     # one of the last rung's
