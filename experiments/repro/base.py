@@ -1,7 +1,7 @@
 """A paper reproduction is a sweep: a spec, a task and a figure function.
 
-Every ``xbarsim repro NAME`` is one module (listed in
-:data:`xbarsim.experiments.repro.REPRODUCTIONS`) that defines
+Every ``xbarsim repro NAME`` is one package (listed in
+:data:`xbarsim.experiments.repro.REPRODUCTIONS`) whose ``__init__`` exports
 
 ``PRESETS``
     ``{"smoke": {...}, "paper": {...}}``: JSON-able option dicts.  ``smoke`` runs
