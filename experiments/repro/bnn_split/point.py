@@ -67,30 +67,14 @@ def _baseline(params: dict, seed: int, data: dict) -> dict:
     return cached_artifact(f"bnn-baseline-{params['network']}", key, build)
 
 
-def run_point(params: dict, seed: int) -> dict:
-    """Baseline, split without and with retraining, device Monte Carlo and cost at one (network, A)."""
-    import time
-
+def _split_and_retrain(base, params: dict, seed: int, data: dict, A: int | None, out: dict):
+    """Split the baseline for ``A``-row arrays; its accuracy without and with retraining (split in place)."""
     import torch
 
-    from xbarsim.devices import BinaryCellConfig
-    from xbarsim.mapping.bnn_cost import bnn_geometry, mapping_cost
-    from xbarsim.mapping.bnn_deploy import deploy_bnn
     from xbarsim.mapping.bnn_layers import BinaryBlock
     from xbarsim.mapping.bnn_split import split_network
     from xbarsim.training.bnn import evaluate_bnn, train_bnn
-
-    t0 = time.perf_counter()
-    data = _data(params, seed)
-    base_art = _baseline(params, seed, data)
-    base = _network(params)
-    base.load_state_dict(base_art["state"])
-    A = int(params["array_rows"]) or None
-    out: dict[str, Any] = {"data_source": str(data["source"]), "baseline_loss": np.asarray(base_art["loss"]),
-                           "baseline_train_s": float(sum(base_art["epoch_time_s"]))}
-    out["acc_baseline"] = float(base_art["test_acc"])
-    equal = params["network"] == "cnn"
-    split = split_network(base, A, equal_groups=equal, inherit_bn=True)
+    split = split_network(base, A, equal_groups=params["network"] == "cnn", inherit_bn=True)
     out["groups"] = np.asarray([m.n_groups for m in split.modules() if isinstance(m, BinaryBlock)])
     out["acc_no_retrain"] = out["acc_baseline"] if A is None else evaluate_bnn(split, data["xt"], data["yt"])
     if A is None:
@@ -102,8 +86,16 @@ def run_point(params: dict, seed: int) -> dict:
         out["retrain_loss"] = np.asarray(hist["loss"])
         out["retrain_s"] = float(sum(hist["epoch_time_s"]))
         out["acc_retrained"] = evaluate_bnn(split, data["xt"], data["yt"])
+    return split
 
-    # deployment: ideal check, then the device Monte Carlo
+
+def _deploy(split, params: dict, seed: int, data: dict, out: dict) -> None:
+    """Program the split network onto binary-cell arrays: the ideal deployment must equal the torch
+    network bit for bit; then ``n_mc`` device samples per (on/off ratio, variation)."""
+    import torch
+
+    from xbarsim.devices import BinaryCellConfig
+    from xbarsim.mapping.bnn_deploy import deploy_bnn
     k = params["mc_test_subset"] or len(data["yt"])
     xm, ym = data["xt"][:k], data["yt"][:k]
     with torch.no_grad():
@@ -131,24 +123,45 @@ def run_point(params: dict, seed: int) -> dict:
     out["on_off_ratios"] = np.asarray(ratios)
     out["variations"] = np.asarray(variations)
 
-    # cost of both mappings at this A
+
+def _mapping_costs(base, split, data: dict, A: int, out: dict) -> None:
+    """Counts, energy, area and latency of the conventional and the split mapping at ``A``."""
+    from xbarsim.mapping.bnn_cost import bnn_geometry, mapping_cost
+    shape = tuple(data["xt"].shape[1:])
+    for mapping, net in (("conventional", base), ("split", split)):
+        c = mapping_cost(bnn_geometry(net, shape), A, mapping)
+        rep = c["report"].to_dict()
+        out[f"{mapping}_adc_count"] = int(c["adc_count"])
+        out[f"{mapping}_hidden_adc_count"] = int(c["hidden_adc_count"])
+        out[f"{mapping}_sense_amps"] = int(c["inventory"].n_sense_amps)
+        out[f"{mapping}_arrays"] = int(c["inventory"].n_arrays)
+        out[f"{mapping}_energy_j"] = float(rep["total_energy_j"])
+        out[f"{mapping}_area_mm2"] = float(rep["total_area_mm2"])
+        out[f"{mapping}_latency_s"] = float(rep["latency_s"])
+        out[f"{mapping}_adc_energy_j"] = float(rep["energy_j"]["adc"])
+        out[f"{mapping}_adc_area_mm2"] = float(rep["area_mm2"]["adc"])
+        hid = c["hidden_report"].to_dict()
+        out[f"{mapping}_hidden_energy_j"] = float(hid["total_energy_j"])
+        out[f"{mapping}_hidden_area_mm2"] = float(hid["total_area_mm2"])
+
+
+def run_point(params: dict, seed: int) -> dict:
+    """Baseline, split without and with retraining, device Monte Carlo and cost at one (network, A)."""
+    import time
+
+    t0 = time.perf_counter()
+    data = _data(params, seed)
+    base_art = _baseline(params, seed, data)
+    base = _network(params)
+    base.load_state_dict(base_art["state"])
+    A = int(params["array_rows"]) or None
+    out: dict[str, Any] = {"data_source": str(data["source"]), "baseline_loss": np.asarray(base_art["loss"]),
+                           "baseline_train_s": float(sum(base_art["epoch_time_s"]))}
+    out["acc_baseline"] = float(base_art["test_acc"])
+    split = _split_and_retrain(base, params, seed, data, A, out)
+    _deploy(split, params, seed, data, out)
     if A is not None:
-        shape = tuple(data["xt"].shape[1:])
-        for mapping, net in (("conventional", base), ("split", split)):
-            c = mapping_cost(bnn_geometry(net, shape), A, mapping)
-            rep = c["report"].to_dict()
-            out[f"{mapping}_adc_count"] = int(c["adc_count"])
-            out[f"{mapping}_hidden_adc_count"] = int(c["hidden_adc_count"])
-            out[f"{mapping}_sense_amps"] = int(c["inventory"].n_sense_amps)
-            out[f"{mapping}_arrays"] = int(c["inventory"].n_arrays)
-            out[f"{mapping}_energy_j"] = float(rep["total_energy_j"])
-            out[f"{mapping}_area_mm2"] = float(rep["total_area_mm2"])
-            out[f"{mapping}_latency_s"] = float(rep["latency_s"])
-            out[f"{mapping}_adc_energy_j"] = float(rep["energy_j"]["adc"])
-            out[f"{mapping}_adc_area_mm2"] = float(rep["area_mm2"]["adc"])
-            hid = c["hidden_report"].to_dict()
-            out[f"{mapping}_hidden_energy_j"] = float(hid["total_energy_j"])
-            out[f"{mapping}_hidden_area_mm2"] = float(hid["total_area_mm2"])
+        _mapping_costs(base, split, data, A, out)
     out["point_s"] = time.perf_counter() - t0
     return out
 
