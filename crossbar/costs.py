@@ -21,7 +21,9 @@ source.  The model is first-order, in the style of NeuroSim and ISAAC:
     A = \sum_u N_u\,a_u, \qquad \mathrm{EDP} = E\,T,
 
 with ``n_c`` operations of kind ``c`` at energy ``e_c`` each, ``s`` the
-sequential steps of each kind (``s_prog``: programmed array rows), ``N_u`` units
+sequential steps of each kind (``s_prog``: programmed array rows; where arrays
+work in parallel, those of the busiest array under the figures costed with:
+:meth:`OpCounts.critical_steps`), ``N_u`` units
 of area ``a_u``, ``v`` program-and-verify iterations per cell, and ``g`` the cells
 of a row written one after another: ``g`` = the row's cells when every 1T1R cell is
 programmed on its own (``programming = "cell"``, the default [Farias]), ``g = 1``
@@ -65,6 +67,7 @@ References
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from xbarsim.devices.validation import Serialisable, require_choice, require_number
@@ -182,9 +185,35 @@ def _add_dict(a: dict, b: dict) -> dict:
     return out
 
 
+def _int_keyed(d: dict) -> dict:
+    """``{bits: count}`` read back from JSON, whose keys are strings."""
+    return {int(k): v for k, v in d.items()}
+
+
+def _pareto(pairs) -> tuple:
+    """The ``(reads, rows)`` pairs no other pair dominates (>= in both), in first-seen order.
+
+    A dominated array is never the busiest for positive read and row times, so
+    dropping it never changes which array :meth:`OpCounts.critical_steps` picks (the
+    first of the busiest, as ``numpy.argmax``).
+    """
+    uniq = list(dict.fromkeys((r, p) for r, p in pairs))
+    front = tuple(a for a in uniq if not any(b != a and b[0] >= a[0] and b[1] >= a[1] for b in uniq))
+    return front or ((0, 0),)
+
+
 @dataclass
 class OpCounts:
-    """What one inference did; ``*_steps`` are the sequential steps on the critical path."""
+    """What one inference did; ``*_steps`` are the sequential steps on the critical path.
+
+    Which array is the busiest of a stage depends on the write figures (a few reads
+    and a reprogrammed block against many reads), so a schedule's counts leave that
+    choice open: ``stages`` holds, per sequential stage (a layer), the
+    ``(reads, programmed rows)`` of its arrays, and :meth:`critical_steps` picks each
+    stage's busiest array under the :class:`HardwareParams` the counts are costed
+    with.  Without ``stages``, ``read_steps`` and ``program_steps`` are the path (a
+    single array, or counts stored before ``stages`` existed); giving both is an error.
+    """
 
     mvm: int = 0                        # array activations (one read of one array)
     cells_per_mvm: int = 128 * 128      # cells an activation reads (energy per activation)
@@ -198,18 +227,80 @@ class OpCounts:
     read_steps: int = 0                 # sequential array-read cycles
     program_steps: int = 0              # sequential array rows programmed (HardwareParams.row_program_s each)
     digital_steps: int = 0              # sequential digital cycles
+    stages: tuple = ()                  # per stage, each array's (reads, programmed rows): the path left open
+
+    def __post_init__(self) -> None:
+        self.stages = tuple(_pareto(stage) for stage in self.stages)
+        if self.stages and (self.read_steps or self.program_steps):
+            raise ValueError(f"OpCounts: give the critical path either as stages or as read_steps = "
+                             f"{self.read_steps} / program_steps = {self.program_steps}, not both")
+
+    def critical_steps(self, hw: "HardwareParams") -> tuple:
+        """``(read_steps, program_steps)`` on the critical path under ``hw``: per stage, the array
+        with the largest ``reads t_read + rows t_row`` (the first of equals)."""
+        if not self.stages:
+            return self.read_steps, self.program_steps
+        t_read, t_row = hw.read_latency_s, hw.row_program_s(self.cells_per_row)
+        reads = rows = 0
+        for stage in self.stages:
+            r, p = max(stage, key=lambda a: a[0] * t_read + a[1] * t_row)
+            reads, rows = reads + r, rows + p
+        return reads, rows
+
+    def on_critical_path(self, hw: "HardwareParams") -> "OpCounts":
+        """These counts with the critical path chosen under ``hw`` (``read_steps``/``program_steps``, no stages)."""
+        reads, rows = self.critical_steps(hw)
+        return dataclasses.replace(self, stages=(), read_steps=reads, program_steps=rows)
+
+    def _programs(self) -> bool:
+        return bool(self.program_steps or any(rows for stage in self.stages for _, rows in stage))
+
+    def _stage_list(self) -> tuple:
+        if self.stages:
+            return self.stages
+        return (((self.read_steps, self.program_steps),),) if self.read_steps or self.program_steps else ()
 
     def __add__(self, other: "OpCounts") -> "OpCounts":
         if (self.cells_per_mvm != other.cells_per_mvm and self.mvm and other.mvm) or \
-                (self.cells_per_row != other.cells_per_row and self.program_steps and other.program_steps):
+                (self.cells_per_row != other.cells_per_row and self._programs() and other._programs()):
             raise ValueError("OpCounts of arrays of different sizes cannot be added; keep them apart")
         kw = {}
         for f in dataclasses.fields(self):
+            if f.name == "stages":
+                continue
             a, b = getattr(self, f.name), getattr(other, f.name)
             kw[f.name] = _add_dict(a, b) if isinstance(a, dict) else a + b
         kw["cells_per_mvm"] = self.cells_per_mvm if self.mvm else other.cells_per_mvm
-        kw["cells_per_row"] = self.cells_per_row if self.program_steps else other.cells_per_row
+        kw["cells_per_row"] = self.cells_per_row if self._programs() else other.cells_per_row
+        if self.stages or other.stages:  # stages run one after another
+            kw.update(stages=self._stage_list() + other._stage_list(), read_steps=0, program_steps=0)
         return OpCounts(**kw)
+
+    def to_dict(self) -> dict:
+        """JSON-able: ``adc_conversions`` keyed by the bits as strings, ``stages`` as lists."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["adc_conversions"] = {str(k): v for k, v in self.adc_conversions.items()}
+        d["stages"] = [[list(a) for a in stage] for stage in self.stages]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "OpCounts":
+        """The counts of :meth:`to_dict`.  Counts stored before ``cells_per_row`` held square
+        arrays only (it is then the square root of ``cells_per_mvm``); before ``stages``, the
+        critical path chosen when they were counted."""
+        d = dict(d)
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"OpCounts has no field(s) {sorted(unknown)}")
+        if "cells_per_row" not in d:
+            side = math.isqrt(int(d["cells_per_mvm"]))
+            if side * side != int(d["cells_per_mvm"]):
+                raise ValueError(f"stored op counts without cells_per_row read {d['cells_per_mvm']} cells per "
+                                 f"activation, not a square array")
+            d["cells_per_row"] = side
+        d["adc_conversions"] = _int_keyed(d.get("adc_conversions", {}))
+        d["stages"] = tuple(tuple(tuple(a) for a in stage) for stage in d.get("stages", ()))
+        return cls(**d)
 
     @classmethod
     def from_counters(cls, counters: dict, rows: int, cols: int, adc_bits: int | None = None,
@@ -244,6 +335,25 @@ class Inventory:
     n_dacs: int = 0
     n_adders: int = 0
     n_macs: int = 0
+
+    def __add__(self, other: "Inventory") -> "Inventory":
+        """Two parts of one chip: every unit count summed (ADCs per resolution)."""
+        return Inventory(**{f.name: (_add_dict if f.name == "n_adcs" else int.__add__)(getattr(self, f.name),
+                                                                                       getattr(other, f.name))
+                            for f in dataclasses.fields(self)})
+
+    def to_dict(self) -> dict:
+        """JSON-able: ``n_adcs`` keyed by the bits as strings."""
+        d = dataclasses.asdict(self)
+        d["n_adcs"] = {str(k): v for k, v in self.n_adcs.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Inventory":
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"Inventory has no field(s) {sorted(unknown)}")
+        return cls(**dict(d, n_adcs=_int_keyed(d.get("n_adcs", {}))))
 
 
 @dataclass
@@ -290,8 +400,9 @@ def estimate(counts: OpCounts, inventory: Inventory | None = None,
         # each verify iteration: one write pulse and one read of the cell
         "programming": c.cells_programmed * hw.verify_iterations * (hw.write_energy_pj + hw.cell_read_energy_pj),
     }
-    latency = (c.read_steps * hw.read_latency_s
-               + c.program_steps * hw.row_program_s(c.cells_per_row)
+    read_steps, program_steps = c.critical_steps(hw)
+    latency = (read_steps * hw.read_latency_s
+               + program_steps * hw.row_program_s(c.cells_per_row)
                + c.digital_steps * hw.digital_cycle_s)
     area_um2 = {
         "arrays": inv.n_arrays * hw.array_area_um2,

@@ -232,7 +232,7 @@ def layer_shapes(model: nn.Module, input_shape: tuple, basis_set_of: dict | None
     return trace_modules(model, input_shape, lambda m: type(m) in (nn.Conv2d, nn.Linear), record)
 
 
-def schedule_op_counts(schedule: Schedule, hw, adc_bits: int, mac_units: int, adder_units: int,
+def schedule_op_counts(schedule: Schedule, adc_bits: int, mac_units: int, adder_units: int,
                        part: str = "inference", counters: dict | None = None):
     r"""The :class:`xbarsim.crossbar.costs.OpCounts` of one part of a schedule, critical path included.
 
@@ -241,19 +241,21 @@ def schedule_op_counts(schedule: Schedule, hw, adc_bits: int, mac_units: int, ad
     the schedule; the digital work always comes from the schedule.  Critical path:
     layers run one after another; inside a layer the arrays work in parallel, so
     the layer's array time is that of its busiest array,
-    :math:`\max_a (n^{read}_a t_{read} + n^{prog}_a\,\mathrm{rows}\,t_{row})` with
-    ``t_row = hw.row_program_s(cols)`` (a row's cells one by one, or at once: ``hw.programming``), whose
-    reads and programmed rows become ``read_steps`` and ``program_steps``.  The
-    digital MACs (``mac_units`` per digital cycle) and partial-sum adds
-    (``adder_units``) of a layer follow its reads: ``ceil(macs / mac_units) +
-    ceil(adds / adder_units)`` digital steps (no overlap with the reads: a
-    pessimistic choice for the side with the most digital work, BasisN).
+    :math:`\max_a (n^{read}_a t_{read} + n^{prog}_a\,\mathrm{rows}\,t_{row})`.  Which
+    array that is depends on the write figures, so the counts keep every layer's
+    per-array ``(reads, programmed rows)`` (``OpCounts.stages``) and the cost model
+    picks the busiest under the :class:`~xbarsim.crossbar.costs.HardwareParams` it
+    costs them with: counting takes no cost figures, and stored counts re-cost
+    exactly under any.  The digital MACs (``mac_units`` per digital cycle) and
+    partial-sum adds (``adder_units``) of a layer follow its reads: ``ceil(macs /
+    mac_units) + ceil(adds / adder_units)`` digital steps (no overlap with the reads:
+    a pessimistic choice for the side with the most digital work, BasisN).
     """
     from xbarsim.crossbar.costs import OpCounts
 
     ops = {"inference": schedule.inference, "setup": schedule.setup}[part]
-    t_prog_row = hw.row_program_s(schedule.array_cols)
-    read_steps = program_steps = digital_steps = 0
+    digital_steps = 0
+    stages = []
     layer_ops: dict = {}
     order: list = []
     pending_programs: list = []
@@ -288,9 +290,7 @@ def schedule_op_counts(schedule: Schedule, hw, adc_bits: int, mac_units: int, ad
             else:
                 macs += op.macs
                 adds += op.adds
-        busiest = int(np.argmax(reads * hw.read_latency_s + rows * t_prog_row))
-        read_steps += int(reads[busiest])
-        program_steps += int(rows[busiest])
+        stages.append([(int(r), int(p)) for r, p in zip(reads, rows)])
         digital_steps += -(-macs // mac_units) + -(-adds // adder_units)
         total["macs"] += macs
         total["adds"] += adds
@@ -303,7 +303,7 @@ def schedule_op_counts(schedule: Schedule, hw, adc_bits: int, mac_units: int, ad
                     cells_per_row=schedule.array_cols,
                     dac_conversions=total["dac"], adc_conversions={int(adc_bits): total["adc"]} if total["adc"] else {},
                     digital_adds=total["adds"], digital_macs=total["macs"], cells_programmed=total["cells"],
-                    read_steps=read_steps, program_steps=program_steps, digital_steps=digital_steps)
+                    digital_steps=digital_steps, stages=tuple(stages))
 
 
 def schedule_inventory(schedule: Schedule, adc_bits: int, mac_units: int = 0, adder_units: int = 0):

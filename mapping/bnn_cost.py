@@ -103,14 +103,6 @@ def _block_counts(g: BlockGeometry, A: int, mapping: str) -> tuple[OpCounts, Inv
     return counts, inv
 
 
-def _add_inventory(a: Inventory, b: Inventory) -> Inventory:
-    adcs = dict(a.n_adcs)
-    for k, v in b.n_adcs.items():
-        adcs[k] = adcs.get(k, 0) + v
-    return Inventory(a.n_arrays + b.n_arrays, adcs, a.n_sense_amps + b.n_sense_amps, a.n_dacs + b.n_dacs,
-                     a.n_adders + b.n_adders, a.n_macs + b.n_macs)
-
-
 def mapping_cost(geometry: list[BlockGeometry], array_rows: int, mapping: str,
                  hw: HardwareParams | None = None) -> dict:
     """Counts, inventory and :func:`~xbarsim.crossbar.costs.estimate` of one mapping at ``A = array_rows``.
@@ -126,9 +118,9 @@ def mapping_cost(geometry: list[BlockGeometry], array_rows: int, mapping: str,
         (OpCounts(cells_per_mvm=array_rows ** 2), Inventory())
     for g in geometry:
         c, i = _block_counts(g, array_rows, mapping)
-        total = (total[0] + c, _add_inventory(total[1], i))
+        total = (total[0] + c, total[1] + i)
         if g.hidden:
-            hidden = (hidden[0] + c, _add_inventory(hidden[1], i))
+            hidden = (hidden[0] + c, hidden[1] + i)
     return {"counts": total[0], "inventory": total[1], "report": estimate(total[0], total[1], hw),
             "hidden_counts": hidden[0], "hidden_inventory": hidden[1], "hidden_report": estimate(*hidden, hw),
             "adc_count": sum(total[1].n_adcs.values()), "hidden_adc_count": sum(hidden[1].n_adcs.values())}

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -75,7 +74,7 @@ from .reference import program_cells
 __all__ = [
     "LognormalVariation", "ProgrammingNoise", "StuckCells", "ConductanceLevels", "ReadNoise", "ADCQuantization",
     "DeviceProgramming", "Nonideality", "MCResult", "analog_layers", "sample_weights", "program", "evaluate_mc",
-    "read_periphery", "perturbed_forward", "layer_sensitivity", "describe", "chip_seed", "additive_programming_noise", "accuracy",
+    "read_periphery", "perturbed_forward", "layer_sensitivity", "chip_seed", "additive_programming_noise", "accuracy",
 ]
 
 ANALOG_TYPES = (nn.Linear, nn.Conv2d)
@@ -686,17 +685,3 @@ def layer_sensitivity(model: nn.Module, data: Tuple[torch.Tensor, torch.Tensor],
     finally:
         model.train(was)
     return out
-
-
-def describe(nonideality: Nonideality) -> str:
-    """A short human-readable label, e.g. ``lognormal(sigma=0.5)+read(0.06)``."""
-    parts = []
-    for n in _PARTS:
-        v = getattr(nonideality, n)
-        if v is not None:
-            if n == "device":
-                parts.append(f"device({v.device.name})")
-            else:
-                parts.append(n + "(" + ", ".join(f"{f.name}={getattr(v, f.name)}" for f in dataclasses.fields(v))
-                             + ")")
-    return "+".join(parts) if parts else "ideal"

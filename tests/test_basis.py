@@ -110,9 +110,8 @@ def test_cost_model_on_the_hand_computed_two_layer_case():
     hw = HardwareParams(array_rows=4, array_cols=8, programming="row")
     # Conventional, K = 2, LRU: the steady inference programs a0,a2 into one array and a1,a3 into the
     # other (2 programs of 4 rows and 8 reads each), then b0 (4 rows, 1 read); a's partial sums: 24 adds.
-    conv = schedule_op_counts(conventional_schedule(TWO_LAYERS, 2, 4, 8), hw, adc_bits=9, mac_units=8,
-                              adder_units=8)
-    assert (conv.read_steps, conv.program_steps, conv.digital_steps) == (8 + 1, 8 + 4, 3)
+    conv = schedule_op_counts(conventional_schedule(TWO_LAYERS, 2, 4, 8), adc_bits=9, mac_units=8, adder_units=8)
+    assert conv.critical_steps(hw) == (8 + 1, 8 + 4) and conv.digital_steps == 3
     assert conv.cells_programmed == 5 * 32 and conv.mvm == 17 and conv.adc_conversions == {9: 68}
     rep = estimate(conv, None, hw)
     t_row = hw.verify_iterations * (hw.write_pulse_s + hw.read_latency_s)
@@ -121,16 +120,16 @@ def test_cost_model_on_the_hand_computed_two_layer_case():
         160 * hw.verify_iterations * (hw.write_energy_pj + hw.cell_read_energy_pj) * 1e-12)
     # cell-serial programming: the same steps, each row's 8 cells one after another
     cell = hw.replace(programming="cell")
-    conv_cell = schedule_op_counts(conventional_schedule(TWO_LAYERS, 2, 4, 8), cell, 9, 8, 8)
-    assert conv_cell == conv
+    conv_cell = conv
+    assert conv.critical_steps(cell) == (8 + 1, 8 + 4)
     assert estimate(conv_cell, None, cell).latency_s == pytest.approx(
         9 * hw.read_latency_s + 12 * 8 * t_row + 3 * hw.digital_cycle_s)
     assert rep.energy_j["adc"] == pytest.approx(68 * hw.adc_energy_pj(9) * 1e-12)
     # BasisN, K = 2 (one group of 4 bases per array): a reads 8 segments on each array, b one;
     # coefficient MACs 8*8*6 + 1*8*3 = 408 on 8 MAC units: 48 + 3 digital steps; nothing programmed.
     sched = basisn_schedule(TWO_LAYERS, 8, 8, 2, 4)
-    basis = schedule_op_counts(sched, hw, adc_bits=9, mac_units=8, adder_units=8)
-    assert (basis.read_steps, basis.program_steps, basis.digital_steps) == (9, 0, 51)
+    basis = schedule_op_counts(sched, adc_bits=9, mac_units=8, adder_units=8)
+    assert basis.critical_steps(hw) == (9, 0) and basis.digital_steps == 51
     rep_b = estimate(basis, schedule_inventory(sched, 9, mac_units=8), hw)
     assert rep_b.latency_s == pytest.approx(9 * hw.read_latency_s + 51 * hw.digital_cycle_s)
     assert rep_b.energy_j["programming"] == 0 and rep_b.area_mm2["adc"] == pytest.approx(

@@ -40,6 +40,17 @@ def test_smoke_preset_runs_end_to_end_through_the_cli(tmp_path):
     assert acc["mlp"]["A=32"]["groups_per_layer"] == [1, 2, 2, 1]
     assert acc["mlp"]["unsplit"]["retrained"] == acc["mlp"]["unsplit"]["baseline"]
     assert summary["cost_per_inference"]["mlp"]["A=32"]["split"]["hidden_adcs"] == 0
+    # the table is the points' accuracies in percent, and the split mapping's hidden layers cost less
+    by_key = {(r.params["network"], r.params["array_rows"]): r.metrics for r in records}
+    for net in ("mlp", "cnn"):
+        m = by_key[(net, 32)]
+        row = acc[net]["A=32"]
+        assert row["retrained"] == pytest.approx(100 * float(m["acc_retrained"]), abs=0.006)
+        assert row["no_retraining"] == pytest.approx(100 * float(m["acc_no_retrain"]), abs=0.006)
+        assert all(0.0 <= row[k] <= 100.0 for k in ("retrained", "no_retraining", "baseline"))
+        cost = summary["cost_per_inference"][net]["A=32"]
+        assert 0 < cost["split"]["hidden_energy_nj"] < cost["conventional"]["hidden_energy_nj"]
+        assert 0 < cost["split"]["hidden_area_mm2"] < cost["conventional"]["hidden_area_mm2"]
     claims = summary["claims"]
     assert claims and all(set(c) == {"claim", "value", "op", "target"} and c["op"] in (">=", "<=") for c in claims)
     assert any("within 1.5 points" in c["claim"] for c in claims)

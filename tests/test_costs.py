@@ -99,3 +99,49 @@ def test_bad_parameter_names_the_field():
     with pytest.raises(ValueError, match=r"HardwareParams.programming.*cell.*row"):
         HardwareParams(programming="column")
     assert HardwareParams.from_dict(HardwareParams().to_dict()) == HardwareParams()
+
+
+def test_op_counts_and_inventory_round_trip_through_json():
+    import json
+    c = OpCounts(mvm=7, cells_per_mvm=32, cells_per_row=8, dac_conversions=56, adc_conversions={9: 28, 3: 1},
+                 digital_adds=5, digital_macs=9, cells_programmed=64, digital_steps=4,
+                 stages=[[(3, 0), (1, 8)], [(2, 0)]])
+    assert OpCounts.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    flat = OpCounts(mvm=2, read_steps=2, program_steps=1)
+    assert OpCounts.from_dict(json.loads(json.dumps(flat.to_dict()))) == flat
+    inv = Inventory(n_arrays=3, n_adcs={9: 12, 1: 4}, n_sense_amps=2, n_dacs=24, n_adders=5, n_macs=6)
+    assert Inventory.from_dict(json.loads(json.dumps(inv.to_dict()))) == inv
+    assert inv + Inventory(n_arrays=1, n_adcs={9: 1, 5: 2}, n_macs=1) == Inventory(
+        n_arrays=4, n_adcs={9: 13, 1: 4, 5: 2}, n_sense_amps=2, n_dacs=24, n_adders=5, n_macs=7)
+    # counts stored before cells_per_row and stages: square arrays, the stored critical path
+    old = {k: v for k, v in flat.to_dict().items() if k not in ("cells_per_row", "stages")}
+    assert OpCounts.from_dict(dict(old, cells_per_mvm=64)) == dataclasses.replace(flat, cells_per_mvm=64,
+                                                                                   cells_per_row=8)
+    with pytest.raises(ValueError, match="no field"):
+        OpCounts.from_dict({"mvms": 1})
+    with pytest.raises(ValueError, match="no field"):
+        Inventory.from_dict({"arrays": 1})
+
+
+def test_the_busiest_array_is_chosen_under_the_figures_the_counts_are_costed_with():
+    """Array 0 reads 50 vectors; array 1 is reprogrammed (4 rows) and reads one.  With slow
+    cell-serial writes array 1 is the critical path, with fast row-parallel writes array 0: stored
+    counts re-costed under the fast figures must give the fresh answer (50 reads), not the
+    slow figures' path (1 read + 4 rows, ten times too fast)."""
+    from xbarsim.mapping.basis_schedule import Program, Read, Schedule, schedule_op_counts
+
+    s = Schedule("hand", 2, 4, 4, (), (Program(1, "b", 16), Read("a", 0, "a", 50, 200, 200),
+                                       Read("a", 1, "b", 1, 4, 4)))
+    slow = HardwareParams(array_rows=4, array_cols=4)                     # 4 cells x 10 x 200 ns a row
+    fast = slow.replace(programming="row", verify_iterations=1, write_pulse_s=1e-9)  # 101 ns a row
+    counts = schedule_op_counts(s, adc_bits=9, mac_units=8, adder_units=8)
+    assert counts.critical_steps(slow) == (1, 4) and counts.critical_steps(fast) == (50, 0)
+    assert estimate(counts, None, fast).latency_s == pytest.approx(50 * 100e-9)
+    assert estimate(counts, None, slow).latency_s == pytest.approx(100e-9 + 4 * 4 * 10 * 200e-9)
+    # the old storage (the path chosen under `slow`) is what went wrong
+    assert estimate(counts.on_critical_path(slow), None, fast).latency_s == pytest.approx(100e-9 + 4 * 101e-9)
+    # stages run one after another; a flat count is a one-candidate stage
+    both = counts + OpCounts(read_steps=3, cells_per_mvm=16, cells_per_row=4)
+    assert both.critical_steps(fast) == (53, 0) and both.critical_steps(slow) == (4, 4)
+    with pytest.raises(ValueError, match="not both"):
+        OpCounts(read_steps=1, stages=[[(1, 0)]])

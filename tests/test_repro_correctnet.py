@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from xbarsim.experiments.repro.correctnet import build_spec, read_results
 
@@ -36,6 +37,13 @@ def test_smoke_preset_writes_summary_with_claims_tables_and_figures(tmp_path: Pa
     res = read_results(out)
     m = res["sigma"]["lenet5"][1.0]
     assert len(m["plain_accs"]) == 2 and np.isclose(m["plain_mean"], np.mean(m["plain_accs"]))
+    # every variant's table entry is the mean over its chips; the overheads are the placed units' share
+    for v in ("reg", "vat", "rl", "greedy", "all"):
+        assert len(m[f"{v}_accs"]) == 2 and np.isclose(m[f"{v}_mean"], np.mean(m[f"{v}_accs"]))
+        assert row[v]["mean"] == pytest.approx(float(m[f"{v}_mean"]), abs=5e-5)
+    for v in ("rl", "greedy", "all"):
+        placed = np.asarray(m[f"{v}_placement"], dtype=bool)
+        assert (row[v]["params_pct"] > 0) == bool(placed.any()) and (v == "all" or row[v]["params_pct"] <= 5.0)
     # successive halving (smoke: penalty 0.5; the 3 best search rewards, ties to fewer units, plus the empty
     # placement; then the 2 best of those by their middle-rung rewards, plus the empty one), and the RL pick is
     # one of the last rung's
@@ -67,7 +75,7 @@ def test_paper_spec_interleaves_the_networks_and_covers_the_sweep(tmp_path: Path
 
 
 def test_variation_aware_network_trains_its_own_epochs_and_keeps_the_others_cached(monkeypatch, tmp_path: Path):
-    import xbarsim.experiments.repro.correctnet as cn
+    import xbarsim.experiments.repro.correctnet.networks as cn
     from xbarsim.experiments.repro.base import ARTIFACT_DIR_ENV
     calls = []
 
@@ -79,8 +87,32 @@ def test_variation_aware_network_trains_its_own_epochs_and_keeps_the_others_cach
     monkeypatch.setenv(ARTIFACT_DIR_ENV, str(tmp_path))
     params = dict(model="lenet5", epochs=20, dataset="fashion-mnist", train_subset=0, val_subset=2000,
                   seed_train=1, reg_kind="spectral", lr_schedule="cosine")
-    cn._network(params, 0.0, ())
-    cn._network(params, 0.01, (), 0.65, 40)
-    cn._network(params, 0.01, (), 0.65, 0)          # 0: the networks' epochs, a different artifact
-    cn._network(params, 0.01, (), 0.65, 40)         # cached
+    cn.network(params, 0.0, ())
+    cn.network(params, 0.01, (), 0.65, 40)
+    cn.network(params, 0.01, (), 0.65, 0)          # 0: the networks' epochs, a different artifact
+    cn.network(params, 0.01, (), 0.65, 40)         # cached
     assert calls == [(0.0, 0.0, 20), (0.01, 0.65, 40), (0.01, 0.65, 20)]
+
+
+def test_each_network_has_its_own_recipe_and_a_preset_table_merges_one_entry():
+    """``networks[model]`` of a preset becomes the point's plain (LeNet-5) or ``vgg_`` (VGG-style)
+    parameters, and run_point reads the point's own network's recipe back from them."""
+    from xbarsim.experiments.repro import base
+    from xbarsim.experiments.repro.correctnet.point import NetworkRecipe
+    module = base.load_reproduction("correctnet")
+    options = base.preset_options(module, "paper", {"networks": {"vgg": {"epochs": 7}}})
+    assert options["networks"]["vgg"]["epochs"] == 7 and options["networks"]["vgg"]["vat_epochs"] == 40
+    assert options["networks"]["lenet5"]["epochs"] == 20
+    spec = base.make_spec(module, "correctnet", "paper", options, Path("/tmp/unused.h5"))
+    for point in spec.points():
+        recipe = NetworkRecipe.of(point.params)
+        want = options["networks"][point.params["model"]]
+        assert recipe == NetworkRecipe(**{k: want[k] for k in ("epochs", "vat_epochs", "train_subset",
+                                                                "test_subset", "train_sigma")})
+    assert {NetworkRecipe.of(p.params).epochs for p in spec.points()} == {7, 20}
+    try:
+        base.preset_options(module, "paper", {"networks": {"vgg": {"epoch": 7}}})
+    except ValueError as exc:
+        assert "networks.vgg.epoch" in str(exc)
+    else:
+        raise AssertionError("a misspelt nested option was accepted")

@@ -263,7 +263,7 @@ def test_train_adapter_merges_preset_tables_and_routes_device_fields():
     import dataclasses
     import types
 
-    from xbarsim.experiments.sweeps.tasks import _TrainSchema
+    from xbarsim.experiments.tasks.train import TrainSchema
 
     @dataclasses.dataclass(frozen=True)
     class TrainConfig:
@@ -281,10 +281,33 @@ def test_train_adapter_merges_preset_tables_and_routes_device_fields():
         return TrainConfig.from_dict({**presets[preset], **overrides})
 
     fake = types.SimpleNamespace(TrainConfig=TrainConfig, PRESETS=presets, preset_config=preset_config)
-    schema = _TrainSchema(fake)
+    schema = TrainSchema(fake)
     cfg = schema.config({"preset": "smoke", "up_down": 0.3, "device_params": {"w_max": 0.9}})
     assert cfg == TrainConfig(device_params={"dw_min": 0.005, "w_max": 0.9, "up_down": 0.3}, epochs=2)
     assert schema.config({"dw_min": 0.01}) == TrainConfig(device_params={"dw_min": 0.01})
     assert schema.is_nested("device_params") and not schema.is_nested("epochs")
     with pytest.raises(ValueError, match=r"unknown parameter 'dwmin' \(did you mean 'dw_min'\?\)"):
         schema.check_value("dwmin", 0.1)
+
+
+def test_the_sweep_engine_names_no_domain_task_and_a_fresh_process_still_finds_them():
+    """``sweeps/tasks.py`` imports nothing of training or devices; the built-in tasks register
+    themselves through ``xbarsim.experiments``, so a fresh interpreter (a Dask worker) that
+    only imports the engine can look ``train`` and ``pulse_response`` up by name."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import xbarsim.experiments.sweeps.tasks as engine
+
+    source = Path(engine.__file__).read_text()
+    assert "xbarsim.devices" not in source and "experiments.train" not in source
+    code = ("import sys\n"
+            "from xbarsim.experiments.sweeps.tasks import get_task, task_names\n"
+            "assert {'train', 'pulse_response'} <= set(task_names()), task_names()\n"
+            "assert 'torch' not in sys.modules\n"
+            "t = get_task('pulse_response')\n"
+            "print(t.run_fn.__module__, sorted(t.validate({'n_up': 3})) [:3])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "xbarsim.experiments.tasks.pulse_response"

@@ -49,6 +49,13 @@ def test_smoke_preset_runs_end_to_end(smoke_run):
             assert m["pulse_response"].shape == (m["n_up"] + m["n_down"] + 1,)
             # the alternating trace settles at the cell's closed-form symmetry point
             assert abs(m["measured_w_star"] - m["w_star"]) < 3 * m["dw_min"]
+            # nominal w* = b up_down / (2 - up_down) for up_down >= 0 and bounds +-b (b = 0.6): 0.257 at 0.6
+            ud = pt.params["up_down"]
+            assert m["w_star_nominal"] == pytest.approx(0.6 * ud / (2 - ud), abs=1e-9)
+            # the trace starts at b_min and its up pulses climb toward b_max (soft bounds: never past it)
+            assert m["pulse_response"][0] == pytest.approx(m["b_min"]) and m["b_min"] < 0 < m["b_max"]
+            assert m["b_min"] <= m["pulse_response"].min() and m["pulse_response"].max() <= m["b_max"]
+            assert m["pulse_response"][m["n_up"]] > 0.5 * m["b_max"]  # 1.25 states of up pulses: ~e^-2.5 left
         else:
             assert rec.metrics["test_acc"].shape == (1,) and rec.metrics["train_loss"].shape == (1,)
             if pt.params["mode"] != "fp":
@@ -64,17 +71,27 @@ def test_smoke_preset_runs_end_to_end(smoke_run):
     assert summary["accuracy"]["none"]["200"]["+0.6"] == pytest.approx(
         next(r["final_test_acc"] for r in summary["runs"] if r["key"] == "none_ud+0.60_n200"))
     assert summary["wall_seconds"] > 0
+    # accuracies are fractions (smoke's one epoch on 300 samples need not beat chance: 0.07 measured for
+    # the float baseline), and each run's final accuracy is its last epoch's
+    assert 0.0 <= summary["fp_test_acc"] <= 1.0
+    for r in summary["runs"]:
+        assert 0.0 <= r["final_test_acc"] <= 1.0
+        assert r["test_acc_per_epoch"][-1] == pytest.approx(r["final_test_acc"], abs=5e-5)
     claims = summary["claims"]
     assert {c["op"] for c in claims} <= {">=", "<="} and len(claims) == 1  # smoke: +0.6 and no symmetric point
     for c in claims:
         assert set(c) == {"claim", "value", "op", "target"}
+    # the one claim is zero-shifting's gain over no reference at +0.6, in points, from the table
+    acc = summary["accuracy"]
+    assert claims[0]["value"] == pytest.approx(round(100 * (acc["symmetry_point"]["200"]["+0.6"]
+                                                            - acc["none"]["200"]["+0.6"]), 2), abs=0.011)
 
 
 def _forbid_simulation(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("simulated although it should not have")
-    monkeypatch.setattr(zero_shifting, "_train_point", boom)
-    monkeypatch.setattr(zero_shifting, "_device_point", boom)
+    monkeypatch.setattr(zero_shifting.point, "_train_point", boom)
+    monkeypatch.setattr(zero_shifting.point, "_device_point", boom)
 
 
 def test_figures_only_redraws_without_simulating(smoke_run, tmp_path, monkeypatch):

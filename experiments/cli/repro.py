@@ -15,24 +15,14 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
+from xbarsim.experiments.cli.assignments import assignment_type
 from xbarsim.experiments.repro import REPRODUCTIONS
 
 PRESET_NAMES = ("smoke", "paper")
-
-
-def _option(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def register(subparsers) -> None:
@@ -57,8 +47,8 @@ def register(subparsers) -> None:
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="where MNIST / Fashion-MNIST files are (sets the option data_dir)")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (the option epochs)")
-    p.add_argument("--set", dest="options", action="append", type=_option, default=[], metavar="KEY=VALUE",
-                   help="override one preset option (JSON value); repeatable")
+    p.add_argument("--set", dest="options", action="append", type=assignment_type("--set"), default=[], metavar="KEY=VALUE",
+                   help="override one preset option (JSON, true/false, or a string); repeatable")
     p.add_argument("--figures-only", action="store_true",
                    help="redraw the figures and summary.json from --out; never simulates")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from xbarsim.experiments.cli.assignments import parse_assignment
+
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED_POINTS, EXIT_ERROR = 0, 1, 2
@@ -169,13 +171,6 @@ def format_table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def _matches(value: Any, want: Any) -> bool:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and \
             isinstance(want, (int, float)) and not isinstance(want, bool):
@@ -185,10 +180,7 @@ def _matches(value: Any, want: Any) -> bool:
 
 def apply_filters(records: list, filters: list[str]) -> list:
     for f in filters:
-        key, sep, text = f.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--filter {f!r} must look like KEY=VALUE")
-        want = _parse_value(text)
+        key, want = parse_assignment(f, "--filter")
         records = [r for r in records if _matches(r.value(key), want)]
     return records
 

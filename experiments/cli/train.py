@@ -27,19 +27,10 @@ import os
 import socket
 import sys
 import time
-from typing import Any
+
+from xbarsim.experiments.cli.assignments import parse_assignment
 
 log = logging.getLogger(__name__)
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        low = text.lower()
-        if low in ("true", "false"):
-            return low == "true"
-        return text
 
 
 def apply_set_overrides(params: dict, assignments: list[str]) -> dict:
@@ -55,11 +46,7 @@ def apply_set_overrides(params: dict, assignments: list[str]) -> dict:
     update_fields = {f.name for f in dataclasses.fields(UpdateConfig)}
     out = copy.deepcopy(params)  # never mutate the preset tables
     for item in assignments:
-        if "=" not in item:
-            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
-        key, raw = item.split("=", 1)
-        key = key.strip()
-        value = _parse_value(raw.strip())
+        key, value = parse_assignment(item, "--set")
         if key.startswith("io."):
             if key[3:] not in io_fields:
                 raise ValueError(f"--set {key}: IOConfig has no field {key[3:]!r}; known: {sorted(io_fields)}")

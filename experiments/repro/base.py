@@ -1,7 +1,7 @@
 """A paper reproduction is a sweep: a spec, a task and a figure function.
 
-Every ``xbarsim repro NAME`` is one module (listed in
-:data:`xbarsim.experiments.repro.REPRODUCTIONS`) that defines
+Every ``xbarsim repro NAME`` is one package (listed in
+:data:`xbarsim.experiments.repro.REPRODUCTIONS`) whose ``__init__`` exports
 
 ``PRESETS``
     ``{"smoke": {...}, "paper": {...}}``: JSON-able option dicts.  ``smoke`` runs
@@ -46,7 +46,7 @@ from xbarsim.experiments.provenance import xbarsim_version
 from xbarsim.experiments.sweeps.spec import SweepSpec, canonical_json, parse_spec
 from xbarsim.experiments.sweeps.store import deferred_signals, open_h5, read_points, utc_now
 
-__all__ = ["load_reproduction", "preset_options", "make_spec", "run_reproduction", "write_outputs",
+__all__ = ["load_reproduction", "preset_options", "make_spec", "run_reproduction", "write_outputs", "build_summary",
            "cached_artifact", "ARTIFACT_DIR_ENV", "REQUIRED"]
 
 log = logging.getLogger(__name__)
@@ -71,16 +71,25 @@ def load_reproduction(name: str) -> ModuleType:
 
 
 def preset_options(module: ModuleType, preset: str, overrides: dict | None = None) -> dict:
-    """A preset's options with ``overrides`` applied; unknown keys raise ``ValueError`` naming them."""
+    """A preset's options with ``overrides`` applied (tables merged); unknown keys raise ``ValueError`` naming them."""
     if preset not in module.PRESETS:
         raise ValueError(f"preset {preset!r} is unknown; choose one of {sorted(module.PRESETS)}")
     options = json.loads(json.dumps(module.PRESETS[preset]))  # deep copy, JSON-able by contract
-    for key, value in (overrides or {}).items():
-        if key not in options:
-            raise ValueError(f"option {key!r} is not an option of preset {preset!r}; "
-                             f"known: {', '.join(sorted(options))}")
-        options[key] = value
+    _override(options, overrides or {}, preset, "")
     return options
+
+
+def _override(options: dict, overrides: dict, preset: str, where: str) -> None:
+    """Set ``overrides`` in ``options``; a table given for a table is merged key by key
+    (``networks='{"vgg": {"epochs": 3}}'`` changes one entry)."""
+    for key, value in overrides.items():
+        if key not in options:
+            raise ValueError(f"option {where + key!r} is not an option of preset {preset!r}; "
+                             f"known: {', '.join(sorted(options))}")
+        if isinstance(value, dict) and isinstance(options[key], dict):
+            _override(options[key], value, preset, f"{where}{key}.")
+        else:
+            options[key] = value
 
 
 def make_spec(module: ModuleType, name: str, preset: str, options: dict, output: Path) -> SweepSpec:
@@ -148,7 +157,18 @@ def _record_run(out: Path, run: dict) -> None:
 def write_outputs(name: str, h5_path: str | os.PathLike, figures_dir: str | os.PathLike) -> dict:
     """``summary.json`` and the figures, from the HDF5 file only; returns the summary."""
     module = load_reproduction(name)
-    h5_path, figures_dir = Path(h5_path), Path(figures_dir)
+    figures_dir = Path(figures_dir)
+    summary = build_summary(name, h5_path)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    (figures_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    module.draw_figures(Path(h5_path), figures_dir)
+    return summary
+
+
+def build_summary(name: str, h5_path: str | os.PathLike) -> dict:
+    """The ``summary.json`` of reproduction ``name``, from its HDF5 file only (writes nothing)."""
+    module = load_reproduction(name)
+    h5_path = Path(h5_path)
     if not h5_path.exists():
         raise FileNotFoundError(f"{h5_path} not found; run `xbarsim repro {name} --out {h5_path}` first")
     with open_h5(h5_path, "r") as f:
@@ -175,9 +195,6 @@ def write_outputs(name: str, h5_path: str | os.PathLike, figures_dir: str | os.P
     if "claims" not in body:
         raise TypeError(f"{module.__name__}.summarize must return a 'claims' list")
     summary.update(body)
-    figures_dir.mkdir(parents=True, exist_ok=True)
-    (figures_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    module.draw_figures(h5_path, figures_dir)
     return summary
 
 

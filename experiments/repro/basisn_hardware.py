@@ -42,52 +42,21 @@ written row than these Fashion-MNIST ones.  Row-parallel writes would need 105
 iterations per row (60 for EDP) for the paper's figure.  So the reconstruction programs
 cells one at a time, which is also how conventional 1T1R arrays are written [Farias].
 
-:func:`xbarsim.crossbar.costs.estimate` of the op counts a cost point stored (its
-critical-path steps included, ``program_steps`` counted in rows) re-costs them under any
-:class:`~xbarsim.crossbar.costs.HardwareParams`, programming granularity included.  It is
-exact, because in the reprogramming regime each array of a layer holds as many
-reprogrammed blocks as it reads, so the busiest array does not depend on the write
+:func:`xbarsim.crossbar.costs.estimate` of the op counts a cost point stored re-costs them
+under any :class:`~xbarsim.crossbar.costs.HardwareParams`, programming granularity included:
+the counts keep each layer's per-array reads and programmed rows (``OpCounts.stages``), and
+the busiest array is picked under the figures costed with.  Counts stored before ``stages``
+existed hold the critical path of the preset's figures; re-costing them is still exact,
+because in the reprogramming regime each array of a layer holds as many reprogrammed
+blocks as it reads, so the busiest array does not depend on the write
 figures.  :func:`cycles_ratio_k1` is the closed form above, for tests.
 
-Hardware figures (:func:`preset_hardware`) and their literature range
-----------------------------------------------------------------------
-* Array ``R x R`` = ``array_size`` (32): a scaled-down chip.  NeuroSim's default
-  subarray is 128 x 128 (DNN+NeuroSim V1.3 / V2.1 ``Param.cpp``:
-  ``numRowSubArray = numColSubArray = 128``), ISAAC's 128 x 128, MNSIM 2.0's 256 x 256
-  (``SimConfig.ini``: ``Xbar_Size = 256,256``), so 32 is small; it is kept so that the
-  Fashion-MNIST networks (0.17-0.28 M weights, about 100x smaller than ImageNet
-  networks) span the issue's range from "fits" to 1/100 of the weights on chip (with
-  128 x 128 arrays one array already holds 1/17 of VGG-style).  Cell-serial, the ratio
-  falls about as ``1/R`` (closed form), so 32 is the side least favourable to BasisN;
-  ``summary.json`` shows it from the schedules (``array_size_sensitivity``).
-* Array read cycle ``t_r`` = 100 ns [ISAAC], used for the verify read too.  NeuroSim's
-  read pulse is 10 ns (``readPulseWidth = 10e-9``), MNSIM 2.0's read 3.16 ns.
-* Write pulse ``t_p`` = 100 ns [Wong: RRAM switches in 10-100 ns]; DNN+NeuroSim V2.1
-  uses ``writePulseWidth = 50e-9``, MNSIM 2.0 ``Write_Latency = 10`` ns.  The
-  preset's value is the slow end of that range.
-* Program-and-verify iterations ``v`` = 10 [Alibart 2012: an iterative pulse/read
-  algorithm tunes a cell to 1 %, about 7 bits].  NeuroSim's open-loop update uses up to
-  ``maxNumLevelLTP = maxNumLevelLTD = 32`` pulses per polarity (V2.1 ``Param.cpp``);
-  write-verify without a verify read (``v = 1``) is the cheap limit.
-* Programming granularity: cell-serial, ``HardwareParams.programming = "cell"``.  In a
-  conventional 1T1R crossbar each cell is programmed on its own, its transistor isolating
-  it for the closed-loop tuning (Farias & Kung, "Efficient Reprogramming of Memristive
-  Crossbars for DNNs: Weight Sorting and Bit Stucking", arXiv 2410.21730, and its refs
-  8-14); the NeuRRAM chip's released control code programs its cells that way, one
-  (row, column) write-verify loop after another (Wan et al., Nature 2022;
-  ``weierwan/Neurram_48core``, ``wupdate_control.program_array``); and the paper-scale
-  check above shows the paper's claim needs it.  Row-parallel
-  writes (all cells of a row pulsed at once, each pulse slot set by the slowest cell:
-  NeuroSim's ``GetWriteUpdateEstimation``, "update weight row-by-row", its model of the
-  open-loop weight updates of on-chip training) divide the write time by the columns;
-  they are the other half of the sensitivity study.  Sessions before 2026-11-27 used
-  row-parallel as the preset and missed the paper's figure (2.3-4.7 % of reprogramming).
-* Write energy 1 pJ per cell per pulse [Wong: pJ scale]; ADC, DAC, digital MAC and
-  cycle as in :class:`~xbarsim.crossbar.costs.HardwareParams` (ISAAC, Walden/Murmann,
-  Horowitz).
-
-The sensitivity sweep (:data:`WRITE_PULSES_S`, :data:`VERIFY_ITERATIONS`,
-:data:`PROGRAMMING`) covers those ranges.
+Hardware figures (:func:`preset_hardware`): each figure the ratio depends on is named with
+its source in :data:`HARDWARE_SOURCES` (``summary.json`` ``hardware``); their literature
+ranges (NeuroSim, ISAAC, MNSIM 2.0, Wong, Alibart, Farias & Kung, NeuRRAM) and why the
+preset programs cell by cell are in ``experiments/figures/basisn/NOTES.md``.  The
+sensitivity sweep (:data:`WRITE_PULSES_S`, :data:`VERIFY_ITERATIONS`, :data:`PROGRAMMING`)
+covers those ranges.
 """
 from __future__ import annotations
 
@@ -151,43 +120,22 @@ def preset_hardware(array_size: int, programming: str = "cell") -> HardwareParam
 
 
 # --------------------------------------------------------------------------- stored op counts
-def _to_json(obj, int_keyed: str) -> str:
-    """A dataclass as sorted JSON; its field ``int_keyed`` is a dict with int keys (JSON keys are strings)."""
-    d = dataclasses.asdict(obj)
-    d[int_keyed] = {str(k): int(v) for k, v in getattr(obj, int_keyed).items()}
-    return json.dumps(d, sort_keys=True)
-
-
-def _from_json(cls, text: str, int_keyed: str):
-    d = json.loads(text)
-    d[int_keyed] = {int(k): int(v) for k, v in d[int_keyed].items()}
-    return cls(**d)
-
-
 def ops_to_json(ops: OpCounts) -> str:
     """An :class:`OpCounts` as JSON (stored per cost point and case in the HDF5 file)."""
-    return _to_json(ops, "adc_conversions")
+    return json.dumps(ops.to_dict(), sort_keys=True)
 
 
 def ops_from_json(text: str) -> OpCounts:
-    """The :class:`OpCounts` of :func:`ops_to_json`.  Files written before ``cells_per_row`` was
-    stored hold square arrays only, so it is then the square root of ``cells_per_mvm``."""
-    d = json.loads(text)
-    if "cells_per_row" not in d:
-        side = math.isqrt(int(d["cells_per_mvm"]))
-        if side * side != int(d["cells_per_mvm"]):
-            raise ValueError(f"stored op counts without cells_per_row read {d['cells_per_mvm']} cells per "
-                             f"activation, not a square array")
-        text = json.dumps(dict(d, cells_per_row=side))
-    return _from_json(OpCounts, text, "adc_conversions")
+    """The :class:`OpCounts` of :func:`ops_to_json` (older files too: :meth:`OpCounts.from_dict`)."""
+    return OpCounts.from_dict(json.loads(text))
 
 
 def inventory_to_json(inv: Inventory) -> str:
-    return _to_json(inv, "n_adcs")
+    return json.dumps(inv.to_dict(), sort_keys=True)
 
 
 def inventory_from_json(text: str) -> Inventory:
-    return _from_json(Inventory, text, "n_adcs")
+    return Inventory.from_dict(json.loads(text))
 
 
 def ratios(basisn: tuple, reprog: tuple, hw: HardwareParams) -> dict:
@@ -240,8 +188,9 @@ def amortised(ops: OpCounts, batch: float) -> OpCounts:
     """
     if not batch >= 1:
         raise ValueError(f"batch = {batch!r} must be >= 1")
+    stages = tuple(tuple((reads, rows / batch) for reads, rows in stage) for stage in ops.stages)
     return dataclasses.replace(ops, cells_programmed=ops.cells_programmed / batch,
-                               program_steps=ops.program_steps / batch)
+                               program_steps=ops.program_steps / batch, stages=stages)
 
 
 def largest_batch(basisn: tuple, reprog: tuple, hw: HardwareParams, target: float = 0.01,

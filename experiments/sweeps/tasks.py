@@ -29,20 +29,12 @@ task's ``device_params``) reports it through ``is_nested(name)``; a spec can
 then set or sweep ``device_params.dw_min`` and the run function receives
 ``{"device_params": {"dw_min": ...}}``.
 
-Built-in tasks:
-
-``train``
-    In-situ MLP training (``xbarsim.experiments.train``): params are ``TrainConfig``
-    fields, plus ``preset`` (a named base config, e.g. ``"smoke"``) and, like
-    ``xbarsim train --set``, bare device-model fields (``dw_min``, ``up_down``,
-    ...) which go into ``device_params``. Validated by building the config.
-``pulse_response``
-    ``n_up`` up then ``n_down`` down pulses on ``n_cells`` cells of one device
-    model (``xbarsim.devices.pulse_response``), plus the cells' symmetry point measured
-    by alternating pulses and, where the model has one, its closed form.
-    Params: ``device`` (model name), ``n_up``, ``n_down``, ``n_cells``,
-    ``symmetry``, and the model's own fields (aihwkit names). The physics is in
-    ``devices``; this is only the adapter.
+Which tasks exist: this module names none.  A domain module registers its own
+(:func:`register_task`, or :func:`register_lazy_task` so that listing tasks imports
+nothing heavy); ``xbarsim.experiments`` imports :mod:`xbarsim.experiments.tasks`
+when it is first imported, which registers ``train`` and ``pulse_response``.  Any
+process that imports this module (a CLI, a Dask worker, a test) imports the
+``xbarsim.experiments`` package first, so ``get_task("train")`` works there too.
 """
 from __future__ import annotations
 
@@ -53,7 +45,6 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
 
 __all__ = [
     "Param",
@@ -64,6 +55,8 @@ __all__ = [
     "get_task",
     "task_names",
     "as_schema",
+    "check_param_name",
+    "did_you_mean",
 ]
 
 RunFn = Callable[[dict, int], dict]
@@ -71,7 +64,7 @@ RunFn = Callable[[dict, int], dict]
 _TYPES: dict[str, type] = {"float": float, "int": int, "bool": bool, "str": str}
 
 
-def _suggest(name: str, allowed) -> str:
+def did_you_mean(name: str, allowed) -> str:
     close = difflib.get_close_matches(name, list(allowed), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -159,7 +152,7 @@ class ParamSchema:
     def check_value(self, name: str, value: Any) -> Any:
         if name not in self.params:
             raise ValueError(
-                f"unknown parameter {name!r}{_suggest(name, self.params)}; allowed: {', '.join(sorted(self.params))}"
+                f"unknown parameter {name!r}{did_you_mean(name, self.params)}; allowed: {', '.join(sorted(self.params))}"
             )
         return self.params[name].check(name, value)
 
@@ -210,7 +203,7 @@ class _DataclassSchema:
         return f is not None and "dict" in str(f.type).lower()
 
     def check_value(self, name: str, value: Any) -> Any:
-        _check_known(name, self.fields, self.is_nested)
+        check_param_name(name, self.fields, self.is_nested)
         return value
 
     def validate(self, params: Mapping[str, Any]) -> dict:
@@ -224,12 +217,12 @@ class _DataclassSchema:
         return dict(params)  # the run function gets the params as written; the config only checks them
 
 
-def _check_known(name: str, known, is_nested: Callable[[str], bool]) -> None:
+def check_param_name(name: str, known, is_nested: Callable[[str], bool]) -> None:
     """``name`` (maybe dotted, ``device_params.dw_min``) must start with a known parameter."""
     head, dot, _ = name.partition(".")
     if head not in known or (dot and not is_nested(head)):
         raise ValueError(
-            f"unknown parameter {name!r}{_suggest(name, known)}; allowed: {', '.join(sorted(known))}"
+            f"unknown parameter {name!r}{did_you_mean(name, known)}; allowed: {', '.join(sorted(known))}"
         )
 
 
@@ -364,170 +357,6 @@ def get_task(name: str) -> Task:
     if ":" in name:
         return _import_task(name)
     raise ValueError(
-        f"unknown task {name!r}{_suggest(name, task_names())}; known tasks: {', '.join(task_names())} "
+        f"unknown task {name!r}{did_you_mean(name, task_names())}; known tasks: {', '.join(task_names())} "
         "(or give an import path 'package.module:attribute')"
     )
-
-
-# --------------------------------------------------------------------------- built-ins
-def _pulsed_device_fields() -> dict[str, type]:
-    """Every field of every pulsed device model -> its Python type (from the defaults)."""
-    import xbarsim.devices
-
-    out: dict[str, type] = {}
-    for name in xbarsim.devices.device_names():
-        dev = xbarsim.devices.device_from_name(name)
-        if isinstance(dev, xbarsim.devices.PulsedDevice):
-            for f in dataclasses.fields(dev):
-                out[f.name] = type(getattr(dev, f.name))
-    return out
-
-
-class _TrainSchema:
-    """Train params: TrainConfig fields, ``preset``, and bare device fields (see module docstring)."""
-
-    def __init__(self, train_module):
-        self.train = train_module
-        self.config_fields = {f.name: f for f in dataclasses.fields(train_module.TrainConfig)}
-        self.device_fields = _pulsed_device_fields()
-        self.known = {**self.config_fields, **dict.fromkeys(self.device_fields), "preset": None}
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(sorted(self.known))
-
-    def is_nested(self, name: str) -> bool:
-        f = self.config_fields.get(name)
-        return f is not None and "dict" in str(f.type).lower()
-
-    def check_value(self, name: str, value: Any) -> Any:
-        _check_known(name, self.known, self.is_nested)
-        return value
-
-    def config(self, params: Mapping[str, Any]):
-        p = dict(params)
-        preset = p.pop("preset", None)
-        device = {k: p.pop(k) for k in list(p) if k not in self.config_fields and k in self.device_fields}
-        if device:
-            p["device_params"] = {**p.get("device_params", {}), **device}
-        for k in p:
-            self.check_value(k, p[k])
-        if preset is None:
-            return self.train.TrainConfig.from_dict(p)
-        # a preset's tables are merged with, not replaced by, the point's (dw_min from the
-        # preset survives a sweep of up_down)
-        preset_params = getattr(self.train, "PRESETS", {}).get(preset, {})
-        for name, value in preset_params.items():
-            if isinstance(value, dict) and isinstance(p.get(name), dict):
-                p[name] = {**value, **p[name]}
-        return self.train.preset_config(preset, **p)
-
-    def validate(self, params: Mapping[str, Any]) -> dict:
-        self.config(params)
-        return dict(params)
-
-
-def run_train_point(params: dict, seed: int) -> dict:
-    """The ``train`` task's run function: build the config (preset, device fields), train."""
-    from xbarsim.experiments import train
-
-    config = _TrainSchema(train).config(params)
-    run = getattr(train, "run_train_task", None) or train.run_train
-    return run(config, seed)
-
-
-def _load_train() -> Task:
-    try:
-        from xbarsim.experiments import train
-    except ModuleNotFoundError as exc:
-        if exc.name != "xbarsim.experiments.train":
-            raise
-        raise ValueError(
-            "task 'train' needs experiments/train.py (run_train, TRAIN_PARAM_SCHEMA), "
-            "which is not in this checkout yet"
-        ) from exc
-    if hasattr(train, "TrainConfig") and hasattr(train, "preset_config"):
-        return Task("train", run_train_point, _TrainSchema(train))
-    return Task("train", train.run_train, train.TRAIN_PARAM_SCHEMA)
-
-
-PULSE_RESPONSE_PARAMS = {
-    "device": Param(str, default="SoftBounds", doc="device model name (xbarsim.devices.device_names())"),
-    "n_up": Param(int, 0, 1_000_000, default=200, doc="potentiating pulses"),
-    "n_down": Param(int, 0, 1_000_000, default=200, doc="depressing pulses after the up pulses"),
-    "n_cells": Param(int, 1, 100_000, default=16, doc="cells (d2d samples) measured"),
-    "symmetry": Param(bool, default=True, doc="also measure the symmetry point"),
-}
-
-
-class _PulseResponseSchema:
-    """Task params of :data:`PULSE_RESPONSE_PARAMS` plus the chosen model's own fields."""
-
-    def __init__(self):
-        self.task = ParamSchema(PULSE_RESPONSE_PARAMS)
-        self.device_fields = _pulsed_device_fields()
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(sorted({*self.task.keys, *self.device_fields}))
-
-    def is_nested(self, name: str) -> bool:
-        return False
-
-    def check_value(self, name: str, value: Any) -> Any:
-        if name in self.task.params:
-            return self.task.check_value(name, value)
-        if name not in self.device_fields:
-            raise ValueError(f"unknown parameter {name!r}{_suggest(name, self.keys)}; allowed: "
-                             f"{', '.join(self.task.keys)} and device-model fields ({', '.join(sorted(self.device_fields))})")
-        t = self.device_fields[name]  # type only here; the model checks its ranges
-        if t is bool:
-            return Param(bool).check(name, value)
-        return Param(float).check(name, value) if t in (int, float) else value
-
-    def split(self, params: Mapping[str, Any]) -> tuple[dict, Any]:
-        import xbarsim.devices
-
-        task = self.task.validate({k: v for k, v in params.items() if k in self.task.params})
-        overrides = {k: self.check_value(k, v) for k, v in params.items() if k not in self.task.params}
-        device = xbarsim.devices.device_from_name(task["device"], **overrides)
-        if not isinstance(device, xbarsim.devices.PulsedDevice):
-            raise ValueError(f"parameter 'device' = {task['device']!r} is not a pulsed device model")
-        return task, device
-
-    def validate(self, params: Mapping[str, Any]) -> dict:
-        self.split(params)
-        return dict(params)
-
-
-def run_pulse_response(params: dict, seed: int) -> dict:
-    """Pulse-response trace (mean and std over cells) and symmetry point of one device model."""
-    import xbarsim.devices
-
-    task, device = _PulseResponseSchema().split(params)
-    n_up, n_cells = task["n_up"], task["n_cells"]
-    trace = xbarsim.devices.pulse_response(device, n_up, task["n_down"], n_cells, seed=seed)  # (pulses + 1, cells)
-    out = {
-        "weight_mean": trace.mean(axis=1),
-        "weight_std": trace.std(axis=1),
-        "w_start": float(trace[0].mean()),
-        "w_after_up": float(trace[n_up].mean()),
-        "w_final": float(trace[-1].mean()),
-        "num_states": float(device.num_states),
-    }
-    if task["symmetry"]:
-        cell = xbarsim.devices.sample_cells(device, (1, n_cells), seed)  # the cells pulse_response used
-        out["symmetry_point"] = float(np.mean(xbarsim.devices.measure_symmetry_point(device, cell, seed=seed)))
-        try:
-            out["symmetry_point_closed_form"] = float(np.mean(xbarsim.devices.symmetry_point(device, cell)))
-        except ValueError:  # the model has no closed form
-            out["symmetry_point_closed_form"] = float("nan")
-    return out
-
-
-def _load_pulse_response() -> Task:
-    return Task("pulse_response", run_pulse_response, _PulseResponseSchema())
-
-
-register_lazy_task("train", _load_train)
-register_lazy_task("pulse_response", _load_pulse_response)
