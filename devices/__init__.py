@@ -20,6 +20,6 @@ from .symmetry import measure_symmetry_point, symmetry_point
 __all__ = [
     "BinaryCellConfig",
     "DeviceConfig", "PulsedDevice", "IdealDevice", "ConstantStep", "LinearStep", "SoftBounds", "ExpStep",
-    "PowStep", "PiecewiseStep", "device_from_name", "device_names", "sample_cells", "stuck_mask",
+    "PowStep", "PiecewiseStep", "SoftBoundsPmax", "device_from_name", "device_names", "sample_cells", "stuck_mask",
     "nominal_num_states", "symmetry_point", "measure_symmetry_point", "pulse_response",
 ]
