@@ -4,10 +4,14 @@
 changes no process-wide setting (see :func:`xbarsim.configure_threads`).
 """
 from .binary_cell import BinaryCellConfig
+from .conductance_time import (ConductanceTimeModel, ProgrammedCells, conductance_time_model_from_dict,
+                               conductance_time_model_names)
 from .models import (ConstantStep, DeviceConfig, ExpStep, IdealDevice, LinearStep, PiecewiseStep, PowStep,
                      PulsedDevice, SoftBounds, device_from_name, device_names)
 from .population import nominal_num_states, sample_cells, stuck_mask
+from .pcm_drift import PCMLikeDrift
 from .response import pulse_response
+from .rram_relaxation import RRAMRelaxation
 from .symmetry import measure_symmetry_point, symmetry_point
 
 __all__ = [
@@ -15,4 +19,6 @@ __all__ = [
     "DeviceConfig", "PulsedDevice", "IdealDevice", "ConstantStep", "LinearStep", "SoftBounds", "ExpStep",
     "PowStep", "PiecewiseStep", "device_from_name", "device_names", "sample_cells", "stuck_mask",
     "nominal_num_states", "symmetry_point", "measure_symmetry_point", "pulse_response",
+    "ConductanceTimeModel", "ProgrammedCells", "PCMLikeDrift", "RRAMRelaxation",
+    "conductance_time_model_from_dict", "conductance_time_model_names",
 ]
