@@ -183,3 +183,18 @@ def test_approx_follows_the_aihwkit_formula_by_hand():
     xp = [x[0, j] * (1 - (1 - j / n) ** 2) for j in range(n)]
     expected = float(w[0] @ x[0]) - scale * c * float(w[0] @ np.array(xp))
     assert ir_drop_approx(w, x, scale, g_ratio=ratio)[0, 0] == pytest.approx(expected, rel=1e-14)
+
+
+def test_empty_rows_merge_into_series_wire_resistance():
+    # a tile in the top-left corner of a taller array: the empty rows below it are only wire
+    rng = np.random.default_rng(9)
+    tile = rng.uniform(0.1, 1.0, (6, 5))
+    big = np.zeros((20, 5))
+    big[2:8] = tile
+    par = WireParasitics(1e-2, 1e-2, 5e-2)
+    v = rng.uniform(-1, 1, (3, 20))
+    xbar = ResistiveCrossbar(big, par)
+    np.testing.assert_allclose(xbar.column_currents(v), xbar.direct_currents(v), rtol=1e-10)
+    # the same as the tile alone with its load moved 12 segments further away
+    alone = ResistiveCrossbar(tile, WireParasitics(1e-2, 1e-2, 5e-2 + 12 * 1e-2))
+    np.testing.assert_allclose(xbar.column_currents(v), alone.column_currents(v[:, 2:8]), rtol=1e-12)
