@@ -254,10 +254,10 @@ TASK = Task("inference-physics", run_point, ParamSchema({
 def build_spec(options: dict, output: Path) -> dict:
     """Drift points (device x training x compensation), IR points (size x method), solver points (size)."""
     o = options
-    rows = []
-    for dev in o["devices"]:
-        for tr in o["trainings"]:
-            for comp in o["compensations"]:
+    rows = []  # plain and hwa alternate, so two workers train the two networks at the same time
+    for comp in o["compensations"]:
+        for dev in o["devices"]:
+            for tr in o["trainings"]:
                 rows.append(("drift", dev, tr, comp, "", 0))
     for size in sorted(o["array_sizes"], reverse=True):
         for method in METHODS:
