@@ -12,6 +12,7 @@ from .population import nominal_num_states, sample_cells, stuck_mask
 from .pcm_drift import PCMLikeDrift
 from .response import pulse_response
 from .rram_relaxation import RRAMRelaxation
+from .rram_wan2022 import RRAMWan2022
 from .symmetry import measure_symmetry_point, symmetry_point
 
 __all__ = [
@@ -19,6 +20,6 @@ __all__ = [
     "DeviceConfig", "PulsedDevice", "IdealDevice", "ConstantStep", "LinearStep", "SoftBounds", "ExpStep",
     "PowStep", "PiecewiseStep", "device_from_name", "device_names", "sample_cells", "stuck_mask",
     "nominal_num_states", "symmetry_point", "measure_symmetry_point", "pulse_response",
-    "ConductanceTimeModel", "ProgrammedCells", "PCMLikeDrift", "RRAMRelaxation",
+    "ConductanceTimeModel", "ProgrammedCells", "PCMLikeDrift", "RRAMRelaxation", "RRAMWan2022",
     "conductance_time_model_from_dict", "conductance_time_model_names",
 ]

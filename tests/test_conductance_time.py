@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from scipy import integrate, special
 
-from xbarsim.devices import PCMLikeDrift, RRAMRelaxation, conductance_time_model_from_dict
+from xbarsim.devices import PCMLikeDrift, RRAMRelaxation, RRAMWan2022, conductance_time_model_from_dict
 
 HOUR, DAY, YEAR = 3600.0, 86400.0, 365.25 * 86400.0
 N_CELLS = 40_000
-#: 5 targets x 3 times x 2 statistics x 2 models = 60 comparisons; at 4.5 standard errors
-#: a correct model fails one of them with probability about 60 * 7e-6
+#: 5 targets x 3 times x 2 statistics x 3 models = 90 comparisons; at 4.5 standard errors
+#: a correct model fails one of them with probability about 90 * 7e-6
 Z = 4.5
 
 
@@ -71,6 +71,31 @@ def _rram_moments(m: RRAMRelaxation, g_t: float, t: float) -> tuple[float, float
     return g_t + shift, math.sqrt(var)
 
 
+def _wan_moments(m: RRAMWan2022, g_t: float, t: float) -> tuple[float, float]:
+    """Mean and std of a Wan 2022 read: the target with the fitted spread (interpolated in ln t, held past
+    2 days), clipped at 0."""
+    fits = {1.0: (0.348, 16.030, -43.853, 45.393, -16.815),
+            86400.0: (0.701, 22.086, -50.773, 47.095, -16.458),
+            172800.0: (0.782, 20.274, -43.507, 37.062, -11.934)}
+    x = g_t / m.g_max
+    sig = {tk: sum(c * x ** i for i, c in enumerate(cs)) for tk, cs in fits.items()}
+    if t <= 86400.0:
+        w = math.log(t) / math.log(86400.0)
+        s = (1 - w) * sig[1.0] + w * sig[86400.0]
+    elif t <= 172800.0:
+        w = math.log(t / 86400.0) / math.log(2.0)
+        s = (1 - w) * sig[86400.0] + w * sig[172800.0]
+    else:
+        s = sig[172800.0]
+    # the read is clipped at 0 (a spread of a few µS reaches it at small targets): censored normal moments
+    s *= m.noise_scale
+    a = g_t / s
+    cdf, pdf = special.ndtr(a), math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+    mean = g_t * cdf + s * pdf
+    second = (g_t * g_t + s * s) * cdf + g_t * s * pdf
+    return mean, math.sqrt(second - mean * mean)
+
+
 def _standard_errors(x: np.ndarray) -> tuple[float, float]:
     """Standard errors of the sample mean and of the sample std (delta method, fourth moment)."""
     n = x.size
@@ -82,10 +107,11 @@ def _standard_errors(x: np.ndarray) -> tuple[float, float]:
 CASES = [
     (PCMLikeDrift(), (2.0, 5.0, 10.0, 17.5, 25.0), _pcm_moments),
     (RRAMRelaxation(), (20.0, 35.0, 50.0, 65.0, 80.0), _rram_moments),
+    (RRAMWan2022(), (5.0, 10.0, 15.0, 20.0, 25.0), _wan_moments),
 ]
 
 
-@pytest.mark.parametrize("model,targets,moments", CASES, ids=["pcm", "rram"])
+@pytest.mark.parametrize("model,targets,moments", CASES, ids=["pcm", "rram", "rram_wan2022"])
 @pytest.mark.parametrize("t", [HOUR, DAY, YEAR], ids=["1h", "1day", "1year"])
 def test_drifted_conductance_mean_and_std_match_the_equations(model, targets, moments, t):
     rng = np.random.default_rng(1234)
@@ -129,7 +155,7 @@ def test_rram_relaxation_without_noise_is_the_log_time_shift():
                                    g_t + m.relax_mean * math.log(t), rtol=1e-14)
 
 
-@pytest.mark.parametrize("model", [PCMLikeDrift(), RRAMRelaxation()], ids=["pcm", "rram"])
+@pytest.mark.parametrize("model", [PCMLikeDrift(), RRAMRelaxation(), RRAMWan2022()], ids=["pcm", "rram", "wan"])
 def test_same_seed_same_conductances_and_round_trip(model):
     g_t = np.linspace(10.0, 25.0, 30)
 
@@ -154,3 +180,13 @@ def test_bad_values_name_the_field_and_range():
                                np.random.default_rng(0))
     with pytest.raises(ValueError, match="unknown"):
         conductance_time_model_from_dict({"type": "Nope"})
+
+
+def test_wan2022_spread_at_the_fitted_times_is_the_published_polynomial():
+    m = RRAMWan2022()
+    # at g_T = g_max the polynomial is the sum of its coefficients
+    for t, total in ((1.0, 1.103), (86400.0, 2.651), (172800.0, 2.677)):
+        assert float(m.spread(np.array([m.g_max]), t)[0]) == pytest.approx(total, abs=1e-9)
+    assert float(m.spread(np.array([0.0]), 3.0e7)[0]) == pytest.approx(0.782)  # held past 2 days
+    assert float(RRAMWan2022(coeff_g_max_reference=40.0).spread(np.array([0.0]), 1.0)[0]) == \
+        pytest.approx(0.348 * 25 / 40)
