@@ -5,6 +5,8 @@ changes no process-wide setting (see :func:`xbarsim.configure_threads`).
 """
 from .binary_cell import BinaryCellConfig
 from .base import DeviceConfig, PulsedDevice, device_from_name, device_names
+from .conductance_time import (ConductanceTimeModel, ProgrammedCells, conductance_time_model_from_dict,
+                               conductance_time_model_names)
 from .constant_step import ConstantStep
 from .exp_step import ExpStep
 from .ideal import IdealDevice
@@ -14,7 +16,10 @@ from .pow_step import PowStep
 from .soft_bounds import SoftBounds
 from .soft_bounds_pmax import SoftBoundsPmax
 from .population import nominal_num_states, sample_cells, stuck_mask
+from .pcm_drift import PCMLikeDrift
 from .response import pulse_response
+from .rram_relaxation import RRAMRelaxation
+from .rram_wan2022 import RRAMWan2022
 from .symmetry import measure_symmetry_point, symmetry_point
 
 __all__ = [
@@ -22,4 +27,6 @@ __all__ = [
     "DeviceConfig", "PulsedDevice", "IdealDevice", "ConstantStep", "LinearStep", "SoftBounds", "ExpStep",
     "PowStep", "PiecewiseStep", "SoftBoundsPmax", "device_from_name", "device_names", "sample_cells", "stuck_mask",
     "nominal_num_states", "symmetry_point", "measure_symmetry_point", "pulse_response",
+    "ConductanceTimeModel", "ProgrammedCells", "PCMLikeDrift", "RRAMRelaxation", "RRAMWan2022",
+    "conductance_time_model_from_dict", "conductance_time_model_names",
 ]

@@ -12,4 +12,5 @@ REPRODUCTIONS = {
     "bnn-split": "xbarsim.experiments.repro.bnn_split",
     "basisn": "xbarsim.experiments.repro.basisn",
     "correctnet": "xbarsim.experiments.repro.correctnet",
+    "inference-physics": "xbarsim.experiments.repro.inference_physics",
 }
