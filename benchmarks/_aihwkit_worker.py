@@ -193,7 +193,45 @@ def measure_epoch(params: dict) -> dict:
             "tiles_per_layer": [len(list(m.analog_tiles())) for m in model.analog_layers()]}
 
 
-MEASUREMENTS = {"engine": measure_engine, "epoch": measure_epoch}
+def lenet5(seed: int):
+    """aihwkit's LeNet-5 example network (float), built from ``torch.manual_seed(seed)``; bench_lenet_epoch.py
+    builds the same one on the xbarsim side."""
+    from torch import nn
+
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 16, 5), nn.Tanh(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 5), nn.Tanh(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(512, 128), nn.Tanh(), nn.Linear(128, 10),
+                         nn.LogSoftmax(dim=1))
+
+
+def measure_lenet(params: dict) -> dict:
+    """In-situ LeNet-5 on the first ``train_samples`` images (every layer analog, default SoftBounds), timed."""
+    from aihwkit.nn.conversion import convert_to_analog
+    from aihwkit.optim import AnalogSGD
+
+    seed, bs, n = int(params.get("seed", 0)), int(params.get("batch_size", 10)), int(params["train_samples"])
+    data = _load_data(params)
+    xs, ys = data["x_train"][:n].reshape(-1, 1, 28, 28).contiguous(), data["y_train"][:n]
+
+    def build():
+        model = convert_to_analog(lenet5(seed), _rpu_config())
+        model.train()
+        opt = AnalogSGD(model.parameters(), lr=float(params.get("lr", 0.1)))
+        opt.regroup_param_groups(model)
+        return model, opt
+
+    model, opt = build()
+    _train(model, opt, xs[:100], ys[:100], bs)  # warm-up
+    model, opt = build()
+    t0 = time.perf_counter()
+    loss = _train(model, opt, xs, ys, bs)
+    seconds = time.perf_counter() - t0
+    xt = data["x_test"][:1000].reshape(-1, 1, 28, 28)
+    return {"epoch_seconds": seconds, "train_loss": loss, "train_samples": n,
+            "test_acc": _evaluate(model, xt, data["y_test"][:1000])}
+
+
+MEASUREMENTS = {"engine": measure_engine, "epoch": measure_epoch, "lenet": measure_lenet}
 
 
 def main() -> None:
