@@ -367,12 +367,17 @@ class TransferCompound:
                 "transfer_reads": self._transfer_reads}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict`, configs and seeds included (A and C are rebuilt from theirs)."""
         cfg = state["config"]
         if (cfg["rows"], cfg["cols"]) != (self.rows, self.cols):
             raise ValueError(f"TransferCompound.load_state_dict: shape {(cfg['rows'], cfg['cols'])} does not match "
                              f"{(self.rows, self.cols)}")
-        self.fast.load_state_dict(state["fast"])
-        self.slow.load_state_dict(state["slow"])
+        self.settle()
+        self.transfer = transfer_config_from_dict(cfg["transfer"])
+        self.chopped = isinstance(self.transfer, ChoppedTransferConfig)
+        self.seed = int(cfg["seed"])
+        self.fast = CrossbarArray.from_state_dict(state["fast"])
+        self.slow = CrossbarArray.from_state_dict(state["slow"])
         self._buffer[...] = state["buffer"]
         self._in_chopper[...] = state["in_chopper"]
         self._out_chopper[...] = state["out_chopper"]
