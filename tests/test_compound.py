@@ -92,6 +92,26 @@ def test_buffered_transfer_accumulates_and_fires_as_the_equations_say(forget, mo
     assert comp.counters["transfer_reads"] == calls
 
 
+#: pulses aihwkit 1.2.0 wrote into C (``tests/aihwkit_transfer_reference.py``): forget_buffer -> counts
+AIHWKIT_COUNTS = {False: [[2, -5, 9, 0], [-1, 6, -9, 3], [0, 9, 0, -8]],
+                  True: [[2, -4, 9, 0], [-1, 4, -9, 3], [0, 9, 0, -6]]}
+
+
+@pytest.mark.parametrize("forget", [False, True])
+@pytest.mark.parametrize("kind", ["buffered", "chopped"])
+def test_transfers_match_aihwkit(kind, forget):
+    """Same A, 37 transfer-only samples (9.25 passes), default ``desired_bl = 1``: aihwkit's exact pulse counts."""
+    kw = dict(transfer_forward=PERFECT, transfer_every=1.0, units_in_mbatch=False, transfer_lr=0.8, momentum=0.1,
+              forget_buffer=forget)
+    cfg = (ChoppedTransferConfig(in_chop_prob=0.0, buffer_granularity=2.0, **kw) if kind == "chopped"
+           else BufferedTransferConfig(thres_scale=2.0, **kw))
+    comp = _compound(cfg)
+    comp.fast.set_weights(np.array([[0.013, -0.027, 0.051, 0.002], [-0.009, 0.033, -0.071, 0.018],
+                                    [0.0, 0.121, -0.004, -0.044]], dtype=np.float32))
+    _transfer_only(comp, 0.5, 37)
+    np.testing.assert_array_equal(np.round(comp.slow.get_weights() / DW).astype(int), AIHWKIT_COUNTS[forget])
+
+
 def test_accumulate_and_fire_clips_to_desired_bl_and_keeps_sign():
     h = np.zeros(4, dtype=np.float32)
     n = accumulate_and_fire(h, np.array([5.7, -5.7, 0.99, -1.0], np.float32), 3, 0.0, forget_buffer=False)
