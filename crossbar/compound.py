@@ -46,10 +46,15 @@ column pointer advances.
 
 * With ``gamma > 0`` xbarsim reads A (through ``transfer_forward``) and C (through ``io``) as two
   physical arrays and adds the digital results; aihwkit reads the reduced matrix ``gamma A + C``
-  through the tile's periphery once.  aihwkit 1.2.0's ``reduceToWeights`` de-chops A with
-  ``x_idx = idx / d_size`` on a row-major ``(d, x)`` matrix, which pairs the wrong choppers for
-  a non-square matrix; xbarsim uses ``S_ij = c^{out}_i c^{in}_j``, the sign its update and
-  transfer use.
+  through the tile's periphery once.  For the de-chopping of A in ``W``, aihwkit's docs and
+  code disagree with each other: the Python docstring says ``W = gamma A + C``; the C++
+  comment of ``ChoppedTransferRPUDevice::reduceToWeights`` says ``gamma (c^{out} c^{in T}) A + C``,
+  but its code indexes the row-major ``(d, x)`` weights as column-major
+  (``d_idx = idx % d_size``, ``x_idx = idx / d_size``), so it pairs the choppers of another
+  element (checked against aihwkit 1.2.0: with gamma = 1 and column 1's input chopper flipped,
+  element (0, 1) came out as ``A + C``, not ``C - A``).  xbarsim uses ``S_ij = c^{out}_i c^{in}_j``,
+  the sign that the update and the transfer (both of which match aihwkit) use.  With the
+  default ``gamma = 0`` none of this matters.
 * ``set_weights(W)`` programs ``C = W`` and ``A = 0`` and restarts the sample counter and the
   column pointer, as aihwkit's ``onSetWeights``; like aihwkit it keeps the buffer, the choppers
   and the running means.

@@ -1,4 +1,4 @@
-"""Prints the reference pulse counts of ``test_compound.test_transfers_match_aihwkit``; run with aihwkit 1.2.0's python.
+"""Prints the aihwkit pulse counts that ``tests/test_compound.py`` checks against; run with aihwkit 1.2.0's python.
 
     ~/.cache/aihwkit-1.2.0/bin/python tests/aihwkit_transfer_reference.py
 
@@ -18,22 +18,35 @@ A = np.array([[0.013, -0.027, 0.051, 0.002], [-0.009, 0.033, -0.071, 0.018], [0.
 DEV = ConstantStepDevice(dw_min=0.01, dw_min_dtod=0.0, dw_min_std=0.0, up_down_dtod=0.0, w_max_dtod=0.0,
                          w_min_dtod=0.0, w_max=1.0, w_min=-1.0)
 
+
+
+def pulse_counts(compound, calls=37, batch=1):
+    """C / dw_min after ``calls`` transfer-only updates of ``batch`` samples from the fast matrix A."""
+    config = UnitCellRPUConfig(device=compound)
+    config.forward = IOParameters(is_perfect=True)
+    layer = AnalogLinear(4, 3, bias=False, rpu_config=config)
+    tile = next(layer.analog_tiles())
+    layer.set_weights(torch.zeros(3, 4))
+    hidden = tile.get_hidden_parameters()
+    hidden["hidden_weights_0"] = torch.from_numpy(A)
+    tile.set_hidden_parameters(hidden)
+    tile.set_learning_rate(0.5)
+    for _ in range(calls):
+        tile.update(torch.zeros(batch, 4), torch.zeros(batch, 3))
+    return np.round(tile.get_hidden_parameters()["hidden_weights_1"].numpy() / 0.01).astype(int).tolist()
+
+
+PERFECT = IOParameters(is_perfect=True)
 for kind in ("buffered", "chopped"):
     for forget in (False, True):
-        kw = dict(unit_cell_devices=[DEV, DEV], transfer_forward=IOParameters(is_perfect=True), transfer_every=1.0,
+        kw = dict(unit_cell_devices=[DEV, DEV], transfer_forward=PERFECT, transfer_every=1.0,
                   units_in_mbatch=False, transfer_lr=0.8, momentum=0.1, forget_buffer=forget)
         compound = (ChoppedTransferCompound(in_chop_prob=0.0, buffer_granularity=2.0, **kw) if kind == "chopped"
                     else BufferedTransferCompound(thres_scale=2.0, **kw))
-        config = UnitCellRPUConfig(device=compound)
-        config.forward = IOParameters(is_perfect=True)
-        layer = AnalogLinear(4, 3, bias=False, rpu_config=config)
-        tile = next(layer.analog_tiles())
-        layer.set_weights(torch.zeros(3, 4))
-        hidden = tile.get_hidden_parameters()
-        hidden["hidden_weights_0"] = torch.from_numpy(A)
-        tile.set_hidden_parameters(hidden)
-        tile.set_learning_rate(0.5)
-        for _ in range(37):
-            tile.update(torch.zeros(1, 4), torch.zeros(1, 3))
-        c = tile.get_hidden_parameters()["hidden_weights_1"].numpy()
-        print(kind, forget, np.round(c / 0.01).astype(int).tolist())
+        print(kind, forget, pulse_counts(compound))
+print("regular choppers", pulse_counts(ChoppedTransferCompound(
+    unit_cell_devices=[DEV, DEV], transfer_forward=PERFECT, transfer_every=1.0, units_in_mbatch=False,
+    transfer_lr=0.8, momentum=0.3, in_chop_prob=0.25, in_chop_random=False), calls=61))
+print("units_in_mbatch", pulse_counts(BufferedTransferCompound(
+    unit_cell_devices=[DEV, DEV], transfer_forward=PERFECT, transfer_every=0.5, units_in_mbatch=True,
+    transfer_lr=0.8, momentum=0.0, thres_scale=0.5), calls=13, batch=4))

@@ -112,6 +112,27 @@ def test_transfers_match_aihwkit(kind, forget):
     np.testing.assert_array_equal(np.round(comp.slow.get_weights() / DW).astype(int), AIHWKIT_COUNTS[forget])
 
 
+def test_regular_choppers_and_batch_units_match_aihwkit():
+    """Two more deterministic aihwkit 1.2.0 runs: regular input choppers (period 4 passes, 61 samples), and
+    ``units_in_mbatch`` with ``transfer_every = 0.5`` on batches of 4 (a transfer every 2 samples, 13 batches)."""
+    a = np.array([[0.013, -0.027, 0.051, 0.002], [-0.009, 0.033, -0.071, 0.018], [0.0, 0.121, -0.004, -0.044]],
+                 dtype=np.float32)
+    chop = _compound(ChoppedTransferConfig(transfer_forward=PERFECT, transfer_every=1.0, units_in_mbatch=False,
+                                           transfer_lr=0.8, momentum=0.3, in_chop_prob=0.25, in_chop_random=False))
+    chop.fast.set_weights(a)
+    _transfer_only(chop, 0.5, 61)
+    np.testing.assert_array_equal(np.round(chop.slow.get_weights() / DW).astype(int),
+                                  [[1, -2, 1, 0], [-1, 2, -1, 1], [0, 1, 0, -1]])
+    np.testing.assert_array_equal(chop.in_chopper, [1, -1, -1, -1])
+    batched = _compound(BufferedTransferConfig(transfer_forward=PERFECT, transfer_every=0.5, units_in_mbatch=True,
+                                               transfer_lr=0.8, momentum=0.0, thres_scale=0.5))
+    batched.fast.set_weights(a)
+    for _ in range(13):
+        batched.update(np.zeros((4, 4)), np.zeros((4, 3)), 0.5)
+    np.testing.assert_array_equal(np.round(batched.slow.get_weights() / DW).astype(int),
+                                  [[7, -7, 6, 0], [-3, 7, -6, 6], [0, 7, -1, -6]])
+
+
 def test_accumulate_and_fire_clips_to_desired_bl_and_keeps_sign():
     h = np.zeros(4, dtype=np.float32)
     n = accumulate_and_fire(h, np.array([5.7, -5.7, 0.99, -1.0], np.float32), 3, 0.0, forget_buffer=False)
