@@ -97,3 +97,17 @@ def test_layer_checkpoint_resumes_the_compound_bit_identically():
             np.testing.assert_array_equal(sa["in_chopper"], sb["in_chopper"])
             np.testing.assert_array_equal(a.array.fast.get_weights(), b.array.fast.get_weights())
             np.testing.assert_array_equal(a.array.slow.get_weights(), b.array.slow.get_weights())
+
+
+def test_conv2d_on_a_transfer_compound_reads_c_and_pulses_a():
+    from xbarsim.mapping import AnalogConv2d
+    conv = AnalogConv2d(2, 3, 2, config=_config(), seed=5)
+    w = conv.array.get_weights()
+    x = torch.randn(2, 2, 4, 4, requires_grad=True)
+    ref = nn.functional.conv2d(x, torch.from_numpy(w).reshape(3, 2, 2, 2), conv.bias)
+    out = conv(x)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)  # gamma = 0, perfect io: the read is C
+    opt = AnalogSGD(conv.parameters(), lr=0.1)
+    out.square().sum().backward()
+    opt.step()
+    assert conv.array.fast.counters["pulse_total"] > 0 and conv.array.counters["transfer_reads"] == 2 * 9
