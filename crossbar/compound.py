@@ -39,6 +39,11 @@ stopped, wrapping): transfer rate ``eta_T = transfer_lr (* lr if scale_transfer_
    full passes; after column ``cols - 1`` each ``c^{out}_i`` flips with probability
    ``out_chop_prob`` and ``p`` advances.
 
+Dynamic (AGAD, :class:`DynamicTransferConfig`) replaces 2. and 4.: the buffer gets
+``u_i = S_ij (v_i - mu_ij) eta_T / g`` with ``mu`` the running mean of the previous chopper
+period (see its docstring), C is written only after ``P`` passes, and the input chopper switches
+every ``P`` passes (plus randomly with ``in_chop_random``).
+
 With ``eta_T = 0`` nothing is read and no chopper flips (aihwkit returns early), but the
 column pointer advances.
 
@@ -76,7 +81,7 @@ from xbarsim.devices import DeviceConfig, SoftBounds
 from xbarsim.devices.validation import require_number
 
 from .array import CrossbarArray
-from .compound_config import ChoppedTransferConfig, TransferConfig, transfer_config_from_dict
+from .compound_config import ChoppedTransferConfig, DynamicTransferConfig, TransferConfig, transfer_config_from_dict
 from .config import IOConfig, UpdateConfig
 from .transfer_buffer import accumulate_and_fire
 
@@ -95,7 +100,8 @@ class TransferCompound:
 
     Args:
         rows, cols: matrix shape ``(outputs, inputs)``.
-        transfer: :class:`BufferedTransferConfig` (TTv2) or :class:`ChoppedTransferConfig` (c-TTv2).
+        transfer: :class:`BufferedTransferConfig` (TTv2), :class:`ChoppedTransferConfig` (c-TTv2) or
+            :class:`DynamicTransferConfig` (AGAD).
         device: cell model of A; ``slow_device`` (default: the same) of C; both pulsed.
         io, backward_io: periphery of the visible reads of C (A is read through ``transfer.transfer_forward``).
         update: pulse-train settings of A's gradient updates.
@@ -110,7 +116,7 @@ class TransferCompound:
         require_number("TransferCompound", "seed", seed, 0, 2**63 - 1, integer=True)
         self.transfer = ChoppedTransferConfig() if transfer is None else transfer
         if not isinstance(self.transfer, TransferConfig) or type(self.transfer) is TransferConfig:
-            raise ValueError(f"TransferCompound.transfer must be a BufferedTransferConfig or ChoppedTransferConfig, "
+            raise ValueError(f"TransferCompound.transfer must be a Buffered-, Chopped- or DynamicTransferConfig, "
                              f"got {self.transfer!r}")
         device = SoftBounds() if device is None else device
         slow_device = device if slow_device is None else slow_device
@@ -130,6 +136,9 @@ class TransferCompound:
         self.rows, self.cols = self.fast.rows, self.fast.cols
         self.chopped = isinstance(self.transfer, ChoppedTransferConfig)
         self._buffer = np.zeros((self.rows, self.cols), dtype=np.float32)
+        self._running_mean = np.zeros((self.rows, self.cols), dtype=np.float32)  # dynamic only
+        self._past_mean = np.zeros((self.rows, self.cols), dtype=np.float32)  # dynamic only
+        self._in_switched = np.zeros(self.cols, dtype=bool)  # dynamic only: chopper switched since last read
         self._in_chopper = np.zeros(self.cols, dtype=bool)
         self._out_chopper = np.zeros(self.rows, dtype=bool)
         self._samples = 0  # aihwkit current_update_idx_
@@ -300,6 +309,9 @@ class TransferCompound:
         return self.fast.forward(e)[0]
 
     def _transfer_column(self, j: int, scale: np.float32) -> None:
+        if isinstance(self.transfer, DynamicTransferConfig):
+            self._dynamic_transfer_column(j, scale)
+            return
         t = self.transfer
         v = self.read_column(j)
         self._transfer_reads += 1
@@ -310,12 +322,48 @@ class TransferCompound:
         n = accumulate_and_fire(col, u, t.transfer_update.desired_bl, t.momentum, t.forget_buffer,
                                 self.chopped and t.no_buffer)
         self._buffer[:, j] = col
+        self._write_column(j, n)
+        if self.chopped:
+            self._flip_choppers(j)
+
+    def _write_column(self, j: int, n: np.ndarray) -> None:
+        """``n_i`` pulses into C's cell ``(i, j)``, up for ``n_i > 0``."""
         if np.any(n != 0):
             counts = np.zeros((self.rows, self.cols), dtype=np.int64)
             counts[:, j] = n
             self.slow.apply_pulses(counts > 0, np.abs(counts))
-        if self.chopped:
-            self._flip_choppers(j)
+
+    def _dynamic_transfer_column(self, j: int, scale: np.float32) -> None:
+        """AGAD's transfer of column ``j`` (aihwkit ``DynamicTransferRPUDevice::readAndUpdate``)."""
+        t = self.transfer
+        v = self.read_column(j)
+        self._transfer_reads += 1
+        period = t.chop_period
+        current = self._passes % period + 1
+        beta = np.float32(min(t.tail_weightening / period, 1.0))
+        if t.experimental_correct_accumulation:
+            scale = np.float32(scale / min(float(current), 1.0 / self.fast.device.dw_min))
+        if self._in_switched[j]:  # a new chopper phase: the last period's mean becomes the reference
+            self._past_mean[:, j] = self._running_mean[:, j]
+        self._in_switched[j] = False
+        dw = v - self._past_mean[:, j]
+        u = dw * scale
+        u = np.where(self._in_chopper[j] != self._out_chopper, -u, u)
+        col = self._buffer[:, j].copy()
+        cap = 0.0 if t.forget_buffer else t.buffer_cap * t.transfer_update.desired_bl
+        n = accumulate_and_fire(col, u, t.transfer_update.desired_bl, t.momentum, t.forget_buffer, cap=cap)
+        self._buffer[:, j] = col
+        self._running_mean[:, j] = self._running_mean[:, j] * (np.float32(1.0) - beta) + v * beta
+        if self._passes > period:
+            self._write_column(j, n)
+        switch = current == period
+        if t.in_chop_random and self._uniforms(1)[0] < t.in_chop_prob:
+            switch = True
+        if switch:
+            self._in_chopper[j] = not self._in_chopper[j]
+            self._in_switched[j] = True
+        if j == self.cols - 1:
+            self._passes += 1
 
     def _uniforms(self, n: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, _CHOP_STREAM, self._chop_draws])
@@ -363,13 +411,14 @@ class TransferCompound:
                 "seed": self.seed, "tile_rows": a["tile_rows"], "tile_cols": a["tile_cols"]}
 
     def state_dict(self) -> dict:
-        """Everything needed to resume bit-identically: A, C, H, choppers, counters, running means (copies)."""
+        """Everything needed to resume bit-identically: A, C, H, choppers, counters, running maxima and means."""
         return {"kind": "transfer_compound", "config": self.config_dict(), "fast": self.fast.state_dict(),
                 "slow": self.slow.state_dict(), "buffer": self._buffer.copy(),
                 "in_chopper": self._in_chopper.copy(), "out_chopper": self._out_chopper.copy(),
                 "samples": self._samples, "column": self._column, "passes": self._passes, "m_x": self._m_x,
                 "m_d": self._m_d, "count_lr": self._count_lr, "chop_draws": self._chop_draws,
-                "transfer_reads": self._transfer_reads}
+                "transfer_reads": self._transfer_reads, "running_mean": self._running_mean.copy(),
+                "past_mean": self._past_mean.copy(), "in_switched": self._in_switched.copy()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a :meth:`state_dict`, configs and seeds included (A and C are rebuilt from theirs)."""
@@ -389,6 +438,9 @@ class TransferCompound:
         self._samples, self._column, self._passes = int(state["samples"]), int(state["column"]), int(state["passes"])
         self._m_x, self._m_d, self._count_lr = float(state["m_x"]), float(state["m_d"]), float(state["count_lr"])
         self._chop_draws, self._transfer_reads = int(state["chop_draws"]), int(state["transfer_reads"])
+        self._running_mean[...] = state["running_mean"]
+        self._past_mean[...] = state["past_mean"]
+        self._in_switched[...] = state["in_switched"]
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "TransferCompound":

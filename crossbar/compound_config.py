@@ -23,8 +23,8 @@ default ``desired_bl = 1`` and both managements off every probability is 1, so i
 exactly ``n`` (= ±1) pulses, as xbarsim does for every ``desired_bl``.  For
 ``desired_bl > 1`` aihwkit's CPU path writes ``n`` pulses only in expectation.
 
-Dynamic transfer (AGAD, ``DynamicTransferCompound``: ``tail_weightening``, running means of
-the chopper periods) is not implemented.
+Dynamic transfer (AGAD, ``DynamicTransferCompound``) is :class:`DynamicTransferConfig`, without
+aihwkit's C++-only ``experimental_fast_lr_feedback`` (off by default, not exposed in Python).
 """
 from __future__ import annotations
 
@@ -32,11 +32,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
+
 from xbarsim.devices.validation import Serialisable, require_bool, require_number
 
 from .config import IOConfig, UpdateConfig
 
-__all__ = ["TransferConfig", "BufferedTransferConfig", "ChoppedTransferConfig", "transfer_config_from_dict"]
+__all__ = ["TransferConfig", "BufferedTransferConfig", "ChoppedTransferConfig", "DynamicTransferConfig",
+           "transfer_config_from_dict"]
 
 
 def _transfer_io() -> IOConfig:
@@ -211,7 +214,51 @@ class ChoppedTransferConfig(TransferConfig):
                              f"reads exactly one column per event (as aihwkit); allowed: 1")
 
 
-_KINDS = {c.kind: c for c in (BufferedTransferConfig, ChoppedTransferConfig)}
+@dataclass(frozen=True)
+class DynamicTransferConfig(ChoppedTransferConfig):
+    r"""AGAD, dynamic transfer (Rasch et al., *Nat. Commun.* 15:5265, 2024; aihwkit ``DynamicTransferCompound``).
+
+    As :class:`ChoppedTransferConfig`, but the buffer accumulates the read *minus the mean of
+    the previous chopper period*: per cell a running mean
+    ``m <- (1 - beta) m + beta v`` with ``beta = min(tail_weightening / P, 1)`` over the reads
+    ``v``, frozen into the reference ``mu`` when the column's chopper switched before this read,
+    and ``u = S (v - mu) eta_T / g``.  The input chopper of a column switches every ``P =
+    max(ceil(1/in_chop_prob), 2)`` full passes (``P = 2`` if ``in_chop_prob = 0``), and also with
+    probability ``in_chop_prob`` after each read if ``in_chop_random``.  Nothing is written into C
+    during the first ``P`` passes.  Output choppers never switch (aihwkit's dynamic device never
+    flips them), so ``out_chop_prob`` must be 0; ``no_buffer`` is not supported (aihwkit ignores it).
+    """
+
+    kind: ClassVar[str] = "dynamic"
+
+    in_chop_random: bool = False
+    #: weight of the recent reads in the running mean (``beta = min(tail_weightening / P, 1)``)
+    tail_weightening: float = 5.0
+    #: without ``forget_buffer``: clip a buffer that fired to ``±buffer_cap * desired_bl`` (0: no cap)
+    buffer_cap: float = 0.0
+    #: divide the transfer rate by ``min(p % P + 1, 1/dw_min(A))``, ``p`` counting full passes
+    experimental_correct_accumulation: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        n = type(self).__name__
+        require_number(n, "tail_weightening", self.tail_weightening, 0.0, None)
+        require_number(n, "buffer_cap", self.buffer_cap, 0.0, None)
+        require_bool(n, "experimental_correct_accumulation", self.experimental_correct_accumulation)
+        for fname, allowed in (("out_chop_prob", 0.0), ("no_buffer", False)):
+            if getattr(self, fname) != allowed:
+                raise ValueError(f"{n}.{fname} = {getattr(self, fname)!r} is not supported by the dynamic transfer "
+                                 f"(aihwkit ignores it); allowed: {allowed!r}")
+
+    @property
+    def chop_period(self) -> int:
+        """``P``: full passes per regular chopper period."""
+        if self.in_chop_prob > 0:
+            return max(int(np.ceil(np.float32(1.0) / np.float32(self.in_chop_prob))), 2)
+        return 2
+
+
+_KINDS = {c.kind: c for c in (BufferedTransferConfig, ChoppedTransferConfig, DynamicTransferConfig)}
 
 
 def transfer_config_from_dict(d: dict) -> TransferConfig:

@@ -24,10 +24,11 @@ __all__ = ["accumulate_and_fire"]
 
 
 def accumulate_and_fire(buffer_col: np.ndarray, u: np.ndarray, max_steps: int, momentum: float,
-                        forget_buffer: bool, no_buffer: bool = False) -> np.ndarray:
+                        forget_buffer: bool, no_buffer: bool = False, cap: float = 0.0) -> np.ndarray:
     """Add ``u`` to ``buffer_col`` (float32, in place), fire, return the pulse counts ``n`` (int64).
 
-    See the module docstring for the equations.
+    See the module docstring for the equations.  ``cap > 0`` (dynamic transfer, without
+    ``forget_buffer`` only) clips a buffer value that fired to ``[-cap, cap]``.
     """
     u = np.asarray(u, dtype=np.float32)
     h = u.copy() if no_buffer else (buffer_col + u).astype(np.float32)
@@ -38,5 +39,7 @@ def accumulate_and_fire(buffer_col: np.ndarray, u: np.ndarray, max_steps: int, m
         kept = h * mu
     else:
         kept = h - (np.float32(1.0) - mu) * n
+        if cap > 0:
+            kept = np.clip(kept, np.float32(-cap), np.float32(cap))
     buffer_col[...] = np.where(fires, kept, h)
     return n.astype(np.int64)

@@ -127,7 +127,7 @@ class TransferArrays(ArrayProvider):
 
     def __init__(self, transfer: TransferConfig, slow_device: DeviceConfig | None = None) -> None:
         if not isinstance(transfer, TransferConfig) or type(transfer) is TransferConfig:
-            raise ValueError(f"TransferArrays.transfer must be a BufferedTransferConfig or ChoppedTransferConfig, "
+            raise ValueError(f"TransferArrays.transfer must be a Buffered-, Chopped- or DynamicTransferConfig, "
                              f"got {transfer!r}")
         if slow_device is not None and not isinstance(slow_device, DeviceConfig):
             raise ValueError(f"TransferArrays.slow_device must be None or a DeviceConfig, got {slow_device!r}")

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from aihwkit.nn import AnalogLinear
 from aihwkit.simulator.configs import (BufferedTransferCompound, ChoppedTransferCompound, ConstantStepDevice,
-                                       IOParameters, UnitCellRPUConfig)
+                                       DynamicTransferCompound, IOParameters, UnitCellRPUConfig)
 
 A = np.array([[0.013, -0.027, 0.051, 0.002], [-0.009, 0.033, -0.071, 0.018], [0.0, 0.121, -0.004, -0.044]],
              dtype=np.float32)
@@ -20,8 +20,11 @@ DEV = ConstantStepDevice(dw_min=0.01, dw_min_dtod=0.0, dw_min_std=0.0, up_down_d
 
 
 
-def pulse_counts(compound, calls=37, batch=1):
-    """C / dw_min after ``calls`` transfer-only updates of ``batch`` samples from the fast matrix A."""
+def pulse_counts(compound, calls=37, batch=1, fast_scale=None):
+    """C / dw_min after ``calls`` transfer-only updates of ``batch`` samples from the fast matrix A.
+
+    ``fast_scale(k)``: if given, A is set to ``fast_scale(k) * A`` before every update ``k``.
+    """
     config = UnitCellRPUConfig(device=compound)
     config.forward = IOParameters(is_perfect=True)
     layer = AnalogLinear(4, 3, bias=False, rpu_config=config)
@@ -31,7 +34,11 @@ def pulse_counts(compound, calls=37, batch=1):
     hidden["hidden_weights_0"] = torch.from_numpy(A)
     tile.set_hidden_parameters(hidden)
     tile.set_learning_rate(0.5)
-    for _ in range(calls):
+    for k in range(calls):
+        if fast_scale is not None:
+            hidden = tile.get_hidden_parameters()
+            hidden["hidden_weights_0"] = torch.from_numpy(A * np.float32(fast_scale(k)))
+            tile.set_hidden_parameters(hidden)
         tile.update(torch.zeros(batch, 4), torch.zeros(batch, 3))
     return np.round(tile.get_hidden_parameters()["hidden_weights_1"].numpy() / 0.01).astype(int).tolist()
 
@@ -50,3 +57,9 @@ print("regular choppers", pulse_counts(ChoppedTransferCompound(
 print("units_in_mbatch", pulse_counts(BufferedTransferCompound(
     unit_cell_devices=[DEV, DEV], transfer_forward=PERFECT, transfer_every=0.5, units_in_mbatch=True,
     transfer_lr=0.8, momentum=0.0, thres_scale=0.5), calls=13, batch=4))
+for kw in (dict(in_chop_prob=0.25, tail_weightening=1.0),
+           dict(in_chop_prob=0.5, forget_buffer=False, buffer_cap=1.0, momentum=0.2),
+           dict(in_chop_prob=0.2, tail_weightening=2.0, experimental_correct_accumulation=True)):
+    print("dynamic", kw, pulse_counts(DynamicTransferCompound(
+        unit_cell_devices=[DEV, DEV], transfer_forward=PERFECT, transfer_every=1.0, units_in_mbatch=False,
+        transfer_lr=3.0, **kw), calls=150, fast_scale=lambda k: [1.0, -0.5, 2.0, 0.3, -1.5][(k // 10) % 5]))

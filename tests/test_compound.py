@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from xbarsim.crossbar import (BufferedTransferConfig, ChoppedTransferConfig, CrossbarArray, IOConfig,
-                              TransferCompound, UpdateConfig)
+from xbarsim.crossbar import (BufferedTransferConfig, ChoppedTransferConfig, CrossbarArray, DynamicTransferConfig,
+                              IOConfig, TransferCompound, UpdateConfig)
 from xbarsim.crossbar.compound_config import transfer_config_from_dict
 from xbarsim.crossbar.transfer_buffer import accumulate_and_fire
 from xbarsim.devices import ConstantStep, SoftBounds
@@ -131,6 +131,42 @@ def test_regular_choppers_and_batch_units_match_aihwkit():
         batched.update(np.zeros((4, 4)), np.zeros((4, 3)), 0.5)
     np.testing.assert_array_equal(np.round(batched.slow.get_weights() / DW).astype(int),
                                   [[7, -7, 6, 0], [-3, 7, -6, 6], [0, 7, -1, -6]])
+
+
+@pytest.mark.parametrize("kw, counts", [
+    (dict(in_chop_prob=0.25, tail_weightening=1.0), [[-3, 1, -6, -2], [1, -1, 6, -6], [0, -1, 2, 7]]),
+    (dict(in_chop_prob=0.5, forget_buffer=False, buffer_cap=1.0, momentum=0.2),
+     [[3, -3, 17, 6], [-3, 3, -17, 17], [0, 3, -10, -17]]),
+    (dict(in_chop_prob=0.2, tail_weightening=2.0, experimental_correct_accumulation=True),
+     [[-5, 6, -7, -2], [2, -6, 7, -6], [0, -7, 3, 7]]),
+])
+def test_dynamic_transfer_matches_aihwkit(kw, counts):
+    """AGAD with A rescaled every 10 samples (so the chopper-period means move): aihwkit 1.2.0's pulse counts."""
+    a = np.array([[0.013, -0.027, 0.051, 0.002], [-0.009, 0.033, -0.071, 0.018], [0.0, 0.121, -0.004, -0.044]],
+                 dtype=np.float32)
+    comp = _compound(DynamicTransferConfig(transfer_forward=PERFECT, transfer_every=1.0, units_in_mbatch=False,
+                                           transfer_lr=3.0, **kw))
+    for k in range(150):
+        if k % 10 == 0:
+            comp.fast.set_weights(a * np.float32([1.0, -0.5, 2.0, 0.3, -1.5][(k // 10) % 5]))
+        _transfer_only(comp, 0.5, 1)
+    np.testing.assert_array_equal(np.round(comp.slow.get_weights() / DW).astype(int), counts)
+
+
+def test_dynamic_transfer_cancels_a_constant_fast_array_that_chopped_transfers():
+    """Constant A, ``tail_weightening >= P`` (the running mean is the last read): from the first chopper switch
+    on, AGAD's increment ``v - mu`` is 0, so C never changes; c-TTv2 with the same rates writes A's offset."""
+    kw = dict(transfer_forward=PERFECT, transfer_every=1.0, units_in_mbatch=False, in_chop_prob=0.5,
+              in_chop_random=False, transfer_lr=50.0)
+    a = _rand((3, 4), 3, -0.1, 0.1)
+    dynamic, chopped = _compound(DynamicTransferConfig(**kw)), _compound(ChoppedTransferConfig(**kw))
+    for comp in (dynamic, chopped):
+        comp.fast.set_weights(a)
+        _transfer_only(comp, 0.5, 4 * 12)
+    assert chopped.slow.counters["pulse_total"] > 12
+    assert dynamic.slow.counters["pulse_total"] == 0
+    np.testing.assert_array_equal(dynamic.state_dict()["running_mean"], a)
+    np.testing.assert_array_equal(dynamic.state_dict()["past_mean"], a)
 
 
 def test_accumulate_and_fire_clips_to_desired_bl_and_keeps_sign():
@@ -293,7 +329,7 @@ def test_auto_scale_fast_lr_uses_running_maxima():
 # ------------------------------------------------------------------ configs and checkpoints
 def test_configs_round_trip_and_refuse_unimplemented_fields():
     for cfg in (BufferedTransferConfig(thres_scale=2.0, transfer_forward=PERFECT),
-                ChoppedTransferConfig(in_chop_prob=0.2, auto_scale=True)):
+                ChoppedTransferConfig(in_chop_prob=0.2, auto_scale=True), DynamicTransferConfig(buffer_cap=2.0)):
         assert transfer_config_from_dict(cfg.to_dict()) == cfg
     assert BufferedTransferConfig().momentum == 0.1 and ChoppedTransferConfig().momentum == 0.0
     assert ChoppedTransferConfig().units_in_mbatch is False and BufferedTransferConfig().units_in_mbatch is True
@@ -307,6 +343,9 @@ def test_configs_round_trip_and_refuse_unimplemented_fields():
         ChoppedTransferConfig(transfer_update=UpdateConfig(desired_bl=5))
     with pytest.raises(ValueError, match="transfer_forward"):
         ChoppedTransferConfig(transfer_forward=IOConfig())
+    with pytest.raises(ValueError, match="out_chop_prob"):
+        DynamicTransferConfig(out_chop_prob=0.1)
+    assert DynamicTransferConfig().in_chop_random is False and DynamicTransferConfig(in_chop_prob=0.3).chop_period == 4
     with pytest.raises(ValueError, match="in_chop_prob"):
         ChoppedTransferConfig(in_chop_prob=1.5)
     with pytest.raises(ValueError, match="lifetime"):
@@ -325,6 +364,8 @@ def _train(comp, steps, seed):
     ChoppedTransferConfig(in_chop_prob=0.3, out_chop_prob=0.2, auto_scale=True, transfer_lr=20.0, gamma=0.2,
                           momentum=0.3),
     BufferedTransferConfig(transfer_lr=5.0, n_reads_per_transfer=2, units_in_mbatch=False, transfer_every=2.0),
+    DynamicTransferConfig(in_chop_prob=0.4, in_chop_random=True, transfer_lr=20.0, momentum=0.3,
+                          tail_weightening=1.0),
 ])
 def test_checkpoint_resume_is_bit_identical(cfg):
     dev = SoftBounds(dw_min=0.005)  # d2d spread, c2c noise, noisy default periphery
@@ -336,7 +377,7 @@ def test_checkpoint_resume_is_bit_identical(cfg):
     _train(resumed, 10, seed=1)
     a, b = comp.state_dict(), resumed.state_dict()
     assert a["transfer_reads"] > 0 and np.abs(a["buffer"]).sum() > 0
-    for key in ("buffer", "in_chopper", "out_chopper"):
+    for key in ("buffer", "in_chopper", "out_chopper", "running_mean", "past_mean", "in_switched"):
         np.testing.assert_array_equal(a[key], b[key])
     for key in ("samples", "column", "passes", "m_x", "m_d", "count_lr", "chop_draws"):
         assert a[key] == b[key]
