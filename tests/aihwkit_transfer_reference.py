@@ -63,3 +63,15 @@ for kw in (dict(in_chop_prob=0.25, tail_weightening=1.0),
     print("dynamic", kw, pulse_counts(DynamicTransferCompound(
         unit_cell_devices=[DEV, DEV], transfer_forward=PERFECT, transfer_every=1.0, units_in_mbatch=False,
         transfer_lr=3.0, **kw), calls=150, fast_scale=lambda k: [1.0, -0.5, 2.0, 0.3, -1.5][(k // 10) % 5]))
+
+# auto_scale: running maxima and fast (count) lr after 5 batches of 3 samples (stored in the device's extra state)
+rng = np.random.default_rng(0)
+xs = [rng.uniform(-2, 2, (3, 4)).astype(np.float32) for _ in range(5)]
+ds = [rng.uniform(-1, 1, (3, 3)).astype(np.float32) for _ in range(5)]
+auto = AnalogLinear(4, 3, bias=False, rpu_config=UnitCellRPUConfig(device=ChoppedTransferCompound(
+    unit_cell_devices=[ConstantStepDevice(dw_min=0.01)] * 2, auto_scale=True, auto_momentum=0.9, transfer_every=0.0)))
+auto_tile = next(auto.analog_tiles())
+for x, d in zip(xs, ds):
+    auto_tile.update(torch.from_numpy(x), torch.from_numpy(d))
+extra = auto_tile.tile.dump_extra()
+print("auto_scale", {k.split(".")[-1]: extra[k] for k in extra if k.split(".")[-1] in ("m_x", "m_d", "tmp_count_lr")})

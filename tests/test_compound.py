@@ -326,6 +326,21 @@ def test_auto_scale_fast_lr_uses_running_maxima():
     assert comp.fast_lr(0.1) == pytest.approx(2.0 * 31 * 0.002 / (m_x * m_d) * 0.1)
 
 
+def test_auto_scale_matches_aihwkit():
+    """5 batches of 3 samples: aihwkit 1.2.0's m_x, m_d and count lr (float32 there, float64 here)."""
+    rng = np.random.default_rng(0)
+    xs = [rng.uniform(-2, 2, (3, 4)).astype(np.float32) for _ in range(5)]
+    ds = [rng.uniform(-1, 1, (3, 3)).astype(np.float32) for _ in range(5)]
+    comp = _compound(ChoppedTransferConfig(auto_scale=True, auto_momentum=0.9, transfer_every=0.0),
+                     device=ConstantStep(dw_min=0.01))
+    for x, d in zip(xs, ds):
+        comp.update(x, d, 0.01)
+    st = comp.state_dict()
+    assert st["m_x"] == pytest.approx(1.801466464996338, rel=1e-6)
+    assert st["m_d"] == pytest.approx(0.8135899305343628, rel=1e-6)
+    assert st["count_lr"] == pytest.approx(0.21150954067707062, rel=1e-6)
+
+
 # ------------------------------------------------------------------ configs and checkpoints
 def test_configs_round_trip_and_refuse_unimplemented_fields():
     for cfg in (BufferedTransferConfig(thres_scale=2.0, transfer_forward=PERFECT),
