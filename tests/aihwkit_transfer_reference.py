@@ -75,3 +75,16 @@ for x, d in zip(xs, ds):
     auto_tile.update(torch.from_numpy(x), torch.from_numpy(d))
 extra = auto_tile.tile.dump_extra()
 print("auto_scale", {k.split(".")[-1]: extra[k] for k in extra if k.split(".")[-1] in ("m_x", "m_d", "tmp_count_lr")})
+
+# chopper signs of the fast update: load choppers into the extra state, update with x = d = 1
+chop_dev = ConstantStepDevice(dw_min=0.01, dw_min_dtod=0.0, dw_min_std=0.0, up_down_dtod=0.0, w_max_dtod=0.0,
+                              w_min_dtod=0.0)
+signed = AnalogLinear(4, 3, bias=False, rpu_config=UnitCellRPUConfig(device=ChoppedTransferCompound(
+    unit_cell_devices=[chop_dev, chop_dev], in_chop_prob=0.0, transfer_every=0.0, fast_lr=0.5)))
+signed_tile = next(signed.analog_tiles())
+extra = signed_tile.tile.dump_extra()
+extra["rpu.rpu_device.in_chopper"] = [0.0, 1.0, 0.0, 1.0]  # True = flipped
+extra["rpu.rpu_device.out_chopper"] = [1.0, 0.0, 0.0]
+signed_tile.tile.load_extra(extra, True)
+signed_tile.update(torch.ones(5, 4), torch.ones(5, 3))
+print("chopped signs", np.sign(signed_tile.get_hidden_parameters()["hidden_weights_0"].numpy()).astype(int).tolist())

@@ -231,6 +231,18 @@ def test_chopper_flips_the_sign_of_the_fast_update():
     np.testing.assert_array_equal(chopped.fast.get_weights(), out_chop[:, None] * in_chop[None, :] * a)
 
 
+def test_chopper_signs_of_the_fast_update_match_aihwkit():
+    """aihwkit 1.2.0, choppers loaded into its extra state (in: [+, -, +, -], out: [-, +, +]), 5 updates with
+    x = d = 1: the signs of A below (an unchopped update would make every weight negative)."""
+    comp = _compound(ChoppedTransferConfig(in_chop_prob=0.0, transfer_every=0.0, fast_lr=0.5),
+                     device=ConstantStep(dw_min=0.01, dw_min_dtod=0.0, dw_min_std=0.0, up_down_dtod=0.0,
+                                         w_max_dtod=0.0, w_min_dtod=0.0))
+    comp.set_choppers([1, -1, 1, -1], [-1, 1, 1])
+    comp.update(np.ones((5, 4)), np.ones((5, 3)), 0.1)
+    np.testing.assert_array_equal(np.sign(comp.fast.get_weights()),
+                                  [[1, -1, 1, -1], [-1, 1, -1, 1], [-1, 1, -1, 1]])
+
+
 def test_transfer_undoes_the_chopper_sign():
     cfg = ChoppedTransferConfig(transfer_every=1.0, units_in_mbatch=False, in_chop_prob=0.0, fast_lr=0.5,
                                 transfer_lr=5.0, transfer_forward=PERFECT, momentum=0.2)
