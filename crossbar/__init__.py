@@ -1,4 +1,5 @@
-"""Crossbar arrays: conductances + periphery (DAC; ADC or sense amp; noise, bounds), reads, pulsed updates, tiling."""
+"""Crossbar arrays: conductances + periphery (DAC; ADC or sense amp; noise, bounds), reads, pulsed updates, tiling;
+Tiki-Taka compounds (TTv2, c-TTv2, AGAD) built from two arrays and a digital buffer."""
 from .array import CrossbarArray
 from .config import IOConfig, UpdateConfig
 from .compound import TransferCompound
