@@ -7,7 +7,8 @@ The Tiki-Taka family (Gokmen & Haensch, *Front. Neurosci.* 14:103, 2020; TTv2: G
 are :class:`CrossbarArray` s of shape ``(rows, cols) = (outputs, inputs)``.
 
 **Visible weight.**  ``W = gamma S A + C`` with the chopper signs
-``S_ij = c^{out}_i c^{in}_j`` (``S = 1`` without choppers).  ``gamma = 0``: reads see C only.
+``S_ij = c^{out}_i c^{in}_j`` (``S = 1`` without choppers; with row transfers,
+``transfer_columns=False``, ``S_ij = c^{in}_i c^{out}_j``).  ``gamma = 0``: reads see C only.
 
 **Update** ``update(x, d, lr)`` with the optimizer's ``lr``, sample by sample ``b``:
 
@@ -24,6 +25,8 @@ are :class:`CrossbarArray` s of shape ``(rows, cols) = (outputs, inputs)``.
 
 **Transfer** of ``n_reads_per_transfer`` columns ``j`` (consecutive, from where the last one
 stopped, wrapping): transfer rate ``eta_T = transfer_lr (* lr if scale_transfer_lr) (* gamma if gamma > 0)``;
+(with ``transfer_columns=False`` read "row" for "column" throughout, ``A^T e_j`` for ``A e_j``,
+``rows`` for ``cols``):
 
 1. read ``v = A e_j`` through A's periphery (``transfer_forward``; one-hot input, aihwkit's
    ``transfer_columns=True``: a *column* of A);
@@ -135,14 +138,17 @@ class TransferCompound:
                                   tile_rows=tile_rows, tile_cols=tile_cols)
         self.rows, self.cols = self.fast.rows, self.fast.cols
         self.chopped = isinstance(self.transfer, ChoppedTransferConfig)
+        #: lines a transfer reads one at a time (aihwkit's in_size) and the length of each (out_size)
+        self.n_lines, self.line_length = ((self.cols, self.rows) if self.transfer.transfer_columns
+                                          else (self.rows, self.cols))
         self._buffer = np.zeros((self.rows, self.cols), dtype=np.float32)
         self._running_mean = np.zeros((self.rows, self.cols), dtype=np.float32)  # dynamic only
         self._past_mean = np.zeros((self.rows, self.cols), dtype=np.float32)  # dynamic only
-        self._in_switched = np.zeros(self.cols, dtype=bool)  # dynamic only: chopper switched since last read
-        self._in_chopper = np.zeros(self.cols, dtype=bool)
-        self._out_chopper = np.zeros(self.rows, dtype=bool)
+        self._in_switched = np.zeros(self.n_lines, dtype=bool)  # dynamic only: chopper switched since last read
+        self._in_chopper = np.zeros(self.n_lines, dtype=bool)
+        self._out_chopper = np.zeros(self.line_length, dtype=bool)
         self._samples = 0  # aihwkit current_update_idx_
-        self._column = 0  # aihwkit current_slice_indices_[0]
+        self._column = 0  # aihwkit current_slice_indices_[0]: the next line (column, or row) to transfer
         self._passes = 0  # aihwkit transfer_counter_ (full passes over the columns)
         self._m_x = 0.0
         self._m_d = 0.0
@@ -157,18 +163,26 @@ class TransferCompound:
     # ------------------------------------------------------------ choppers
     @property
     def in_chopper(self) -> np.ndarray:
-        """Input (column) chopper signs ``c^{in}``, ±1 float32 (a copy)."""
+        """Chopper signs ``c^{in}`` of the transferred lines (columns; rows if not ``transfer_columns``), ±1."""
         return np.where(self._in_chopper, np.float32(-1.0), np.float32(1.0))
 
     @property
     def out_chopper(self) -> np.ndarray:
-        """Output (row) chopper signs ``c^{out}``, ±1 float32 (a copy)."""
+        """Chopper signs ``c^{out}`` along each transferred line (rows; columns if not ``transfer_columns``), ±1."""
         return np.where(self._out_chopper, np.float32(-1.0), np.float32(1.0))
+
+    def _row_sign(self) -> np.ndarray:
+        """Chopper sign of each row (the ``d`` side), ±1 float32."""
+        return self.out_chopper if self.transfer.transfer_columns else self.in_chopper
+
+    def _col_sign(self) -> np.ndarray:
+        """Chopper sign of each column (the ``x`` side), ±1 float32."""
+        return self.in_chopper if self.transfer.transfer_columns else self.out_chopper
 
     def set_choppers(self, in_chopper: Any = None, out_chopper: Any = None) -> None:
         """Set chopper signs (±1; ``None`` keeps one), e.g. to start from a known state in a test."""
-        for vals, target, n, name in ((in_chopper, self._in_chopper, self.cols, "in_chopper"),
-                                      (out_chopper, self._out_chopper, self.rows, "out_chopper")):
+        for vals, target, n, name in ((in_chopper, self._in_chopper, self.n_lines, "in_chopper"),
+                                      (out_chopper, self._out_chopper, self.line_length, "out_chopper")):
             if vals is None:
                 continue
             v = np.asarray(vals, dtype=np.float32)
@@ -183,7 +197,7 @@ class TransferCompound:
 
     # ------------------------------------------------------------ weights
     def _sign_matrix(self) -> np.ndarray:
-        return self.out_chopper[:, None] * self.in_chopper[None, :]
+        return self._row_sign()[:, None] * self._col_sign()[None, :]
 
     def get_weights(self) -> np.ndarray:
         """The visible weight ``W = gamma S A + C`` (float32 copy, no read noise)."""
@@ -205,16 +219,16 @@ class TransferCompound:
         """``y = W x``: C read through ``io``, plus ``gamma`` times A's de-chopped read if ``gamma > 0``."""
         y = self.slow.forward(x)
         if self.transfer.gamma > 0:
-            xa = np.asarray(x, dtype=np.float32) * self.in_chopper
-            y += np.float32(self.transfer.gamma) * self.fast.forward(xa) * self.out_chopper
+            xa = np.asarray(x, dtype=np.float32) * self._col_sign()
+            y += np.float32(self.transfer.gamma) * self.fast.forward(xa) * self._row_sign()
         return y
 
     def backward(self, d: Any) -> np.ndarray:
         """``z = W^T d``: C's transposed read, plus ``gamma`` times A's de-chopped one if ``gamma > 0``."""
         z = self.slow.backward(d)
         if self.transfer.gamma > 0:
-            da = np.asarray(d, dtype=np.float32) * self.out_chopper
-            z += np.float32(self.transfer.gamma) * self.fast.backward(da) * self.in_chopper
+            da = np.asarray(d, dtype=np.float32) * self._row_sign()
+            z += np.float32(self.transfer.gamma) * self.fast.backward(da) * self._col_sign()
         return z
 
     # ------------------------------------------------------------ update
@@ -265,7 +279,7 @@ class TransferCompound:
             self._count_lr = self.fast_lr(lr)
             xs, ds = x[s:e], d[s:e]
             if self.chopped:
-                xs, ds = xs * self.in_chopper, ds * self.out_chopper
+                xs, ds = xs * self._col_sign(), ds * self._row_sign()
             pulses += self.fast.update(xs, ds, self._count_lr)
             self._samples += e - s
             if period > 0 and self._samples % period == 0:
@@ -288,7 +302,7 @@ class TransferCompound:
             return eta / (t.thres_scale * dw_c)
         g = t.buffer_granularity if t.buffer_granularity > 0 else 1.0
         if t.auto_granularity > 0:
-            g *= dw_a * t.auto_granularity / (self.cols * abs(t.transfer_every))
+            g *= dw_a * t.auto_granularity / (self.n_lines * abs(t.transfer_every))
         else:
             g *= dw_a
         if t.correct_gradient_magnitudes:
@@ -300,7 +314,7 @@ class TransferCompound:
         for _ in range(self.transfer.n_reads_per_transfer):
             if scale != 0:
                 self._transfer_column(self._column, scale)
-            self._column = (self._column + 1) % self.cols
+            self._column = (self._column + 1) % self.n_lines
 
     def read_column(self, j: int) -> np.ndarray:
         """Column ``j`` of A read through ``transfer_forward`` with a one-hot input (rows,)."""
@@ -308,52 +322,67 @@ class TransferCompound:
         e[0, j] = 1.0
         return self.fast.forward(e)[0]
 
+    def read_row(self, i: int) -> np.ndarray:
+        """Row ``i`` of A, a transposed read through ``transfer_forward`` with a one-hot input (cols,)."""
+        e = np.zeros((1, self.rows), dtype=np.float32)
+        e[0, i] = 1.0
+        return self.fast.backward(e)[0]
+
+    def read_line(self, k: int) -> np.ndarray:
+        """Line ``k`` of A as a transfer reads it: a column, or a row if not ``transfer_columns``."""
+        return self.read_column(k) if self.transfer.transfer_columns else self.read_row(k)
+
+    def _line(self, a: np.ndarray, k: int) -> np.ndarray:
+        """A writeable view of line ``k`` of a ``(rows, cols)`` array."""
+        return a[:, k] if self.transfer.transfer_columns else a[k, :]
+
     def _transfer_column(self, j: int, scale: np.float32) -> None:
         if isinstance(self.transfer, DynamicTransferConfig):
             self._dynamic_transfer_column(j, scale)
             return
         t = self.transfer
-        v = self.read_column(j)
+        v = self.read_line(j)
         self._transfer_reads += 1
         u = v * scale
         if self.chopped:
             u = np.where(self._in_chopper[j] != self._out_chopper, -u, u)
-        col = self._buffer[:, j].copy()
+        col = self._line(self._buffer, j).copy()
         n = accumulate_and_fire(col, u, t.transfer_update.desired_bl, t.momentum, t.forget_buffer,
                                 self.chopped and t.no_buffer)
-        self._buffer[:, j] = col
+        self._line(self._buffer, j)[...] = col
         self._write_column(j, n)
         if self.chopped:
             self._flip_choppers(j)
 
     def _write_column(self, j: int, n: np.ndarray) -> None:
-        """``n_i`` pulses into C's cell ``(i, j)``, up for ``n_i > 0``."""
+        """``n_i`` pulses into the ``i``-th cell of C's line ``j``, up for ``n_i > 0``."""
         if np.any(n != 0):
             counts = np.zeros((self.rows, self.cols), dtype=np.int64)
-            counts[:, j] = n
+            self._line(counts, j)[...] = n
             self.slow.apply_pulses(counts > 0, np.abs(counts))
 
     def _dynamic_transfer_column(self, j: int, scale: np.float32) -> None:
         """AGAD's transfer of column ``j`` (aihwkit ``DynamicTransferRPUDevice::readAndUpdate``)."""
         t = self.transfer
-        v = self.read_column(j)
+        v = self.read_line(j)
         self._transfer_reads += 1
         period = t.chop_period
         current = self._passes % period + 1
         beta = np.float32(min(t.tail_weightening / period, 1.0))
         if t.experimental_correct_accumulation:
             scale = np.float32(scale / min(float(current), 1.0 / self.fast.device.dw_min))
+        past, mean = self._line(self._past_mean, j), self._line(self._running_mean, j)
         if self._in_switched[j]:  # a new chopper phase: the last period's mean becomes the reference
-            self._past_mean[:, j] = self._running_mean[:, j]
+            past[...] = mean
         self._in_switched[j] = False
-        dw = v - self._past_mean[:, j]
+        dw = v - past
         u = dw * scale
         u = np.where(self._in_chopper[j] != self._out_chopper, -u, u)
-        col = self._buffer[:, j].copy()
+        col = self._line(self._buffer, j).copy()
         cap = 0.0 if t.forget_buffer else t.buffer_cap * t.transfer_update.desired_bl
         n = accumulate_and_fire(col, u, t.transfer_update.desired_bl, t.momentum, t.forget_buffer, cap=cap)
-        self._buffer[:, j] = col
-        self._running_mean[:, j] = self._running_mean[:, j] * (np.float32(1.0) - beta) + v * beta
+        self._line(self._buffer, j)[...] = col
+        mean[...] = mean * (np.float32(1.0) - beta) + v * beta
         if self._passes > period:
             self._write_column(j, n)
         switch = current == period
@@ -362,7 +391,7 @@ class TransferCompound:
         if switch:
             self._in_chopper[j] = not self._in_chopper[j]
             self._in_switched[j] = True
-        if j == self.cols - 1:
+        if j == self.n_lines - 1:
             self._passes += 1
 
     def _uniforms(self, n: int) -> np.ndarray:
@@ -380,9 +409,9 @@ class TransferCompound:
                 period = max(int(np.ceil(np.float32(1.0) / np.float32(t.in_chop_prob))), 2)
                 if self._passes % period + 1 == period:
                     self._in_chopper[j] = not self._in_chopper[j]
-        if j == self.cols - 1:
+        if j == self.n_lines - 1:
             if t.out_chop_prob > 0:
-                self._out_chopper ^= self._uniforms(self.rows) < t.out_chop_prob
+                self._out_chopper ^= self._uniforms(self.line_length) < t.out_chop_prob
             self._passes += 1
 
     # ------------------------------------------------------------ counters

@@ -1,16 +1,15 @@
-r"""Configs of the Tiki-Taka family: buffered (TTv2) and chopped (c-TTv2) transfer compounds.
+r"""Configs of the Tiki-Taka family: buffered (TTv2), chopped (c-TTv2) and dynamic (AGAD) transfer compounds.
 
 Field names and defaults are aihwkit 1.2.0's (``simulator/configs/compounds.py``:
-``BufferedTransferCompound`` and ``ChoppedTransferCompound``); the semantics are those of
-its C++ (``rpu_transfer_device.cpp``, ``rpu_buffered_transfer_device.cpp``,
-``rpu_chopped_transfer_device.cpp``).  :class:`xbarsim.crossbar.TransferCompound` runs them;
+``BufferedTransferCompound``, ``ChoppedTransferCompound``, ``DynamicTransferCompound``); the
+semantics are those of its C++ (``rpu_transfer_device.cpp``, ``rpu_buffered_transfer_device.cpp``,
+``rpu_chopped_transfer_device.cpp``, ``rpu_dynamic_transfer_device.cpp``).  :class:`xbarsim.crossbar.TransferCompound` runs them;
 its docstring has the equations.
 
 A field aihwkit has but xbarsim does not implement is still a field, so a carried-over
 config keeps its shape, but any value other than the default raises ``ValueError``
 naming the field (nothing is silently ignored).  Not implemented:
 
-* ``transfer_columns=False`` (row transfers);
 * ``with_reset_prob > 0`` (aihwkit's buffered device ignores it; the chopped one refuses it);
 * ``random_selection=True``; a negative ``transfer_every`` (aihwkit's automatic period);
 * ``step != 1`` (xbarsim writes exactly ``n`` pulses per buffer crossing, see below);
@@ -21,7 +20,9 @@ Deviation (deterministic transfer write): aihwkit writes the ``n`` pulses of a b
 crossing through its stochastic pulse-train updater, with ``transfer_update``; with the
 default ``desired_bl = 1`` and both managements off every probability is 1, so it writes
 exactly ``n`` (= ±1) pulses, as xbarsim does for every ``desired_bl``.  For
-``desired_bl > 1`` aihwkit's CPU path writes ``n`` pulses only in expectation.
+``desired_bl = B > 1`` aihwkit's CPU path fires each of the ``B`` slots with probability
+``1/sqrt(B)`` on the column side and ``min(|n|/sqrt(B), 1)`` on the row side, so it writes ``|n|``
+pulses on average only while ``|n| <= sqrt(B)``, and ``sqrt(B)`` on average above.
 
 Dynamic transfer (AGAD, ``DynamicTransferCompound``) is :class:`DynamicTransferConfig`, without
 aihwkit's C++-only ``experimental_fast_lr_feedback`` (off by default, not exposed in Python).
@@ -66,7 +67,7 @@ class TransferConfig(Serialisable):
     units_in_mbatch: bool = True
     #: columns read and transferred per transfer event (consecutive, wrapping)
     n_reads_per_transfer: int = 1
-    #: transfer columns (one-hot forward reads of A); rows are not implemented
+    #: transfer columns (one-hot forward reads of A), or rows (one-hot transposed reads)
     transfer_columns: bool = True
     #: probability of resetting a transferred column of A (not implemented: must be 0)
     with_reset_prob: float = 0.0
@@ -120,8 +121,7 @@ class TransferConfig(Serialisable):
         if up.update_management or up.update_bl_management:
             raise ValueError(f"{n}.transfer_update: update_management and update_bl_management must be False "
                              f"(xbarsim writes transfers as exact pulse counts; only desired_bl is used)")
-        for fname, allowed in (("transfer_columns", True), ("with_reset_prob", 0.0), ("random_selection", False),
-                               ("step", 1.0)):
+        for fname, allowed in (("with_reset_prob", 0.0), ("random_selection", False), ("step", 1.0)):
             if getattr(self, fname) != allowed:
                 raise ValueError(f"{n}.{fname} = {getattr(self, fname)!r} is not implemented in xbarsim; "
                                  f"allowed: {allowed!r}")

@@ -88,3 +88,13 @@ extra["rpu.rpu_device.out_chopper"] = [1.0, 0.0, 0.0]
 signed_tile.tile.load_extra(extra, True)
 signed_tile.update(torch.ones(5, 4), torch.ones(5, 3))
 print("chopped signs", np.sign(signed_tile.get_hidden_parameters()["hidden_weights_0"].numpy()).astype(int).tolist())
+
+# row transfers (transfer_columns=False), A rescaled every 10 samples
+for compound_class, kw in ((BufferedTransferCompound, dict(thres_scale=2.0, momentum=0.1)),
+                           (ChoppedTransferCompound, dict(in_chop_prob=0.25, in_chop_random=False, momentum=0.3,
+                                                          auto_granularity=100.0)),
+                           (DynamicTransferCompound, dict(in_chop_prob=0.25, tail_weightening=1.0))):
+    print("rows", compound_class.__name__, pulse_counts(compound_class(
+        unit_cell_devices=[DEV, DEV], transfer_forward=PERFECT, transfer_every=1.0, units_in_mbatch=False,
+        transfer_lr=3.0, transfer_columns=False, **kw), calls=150,
+        fast_scale=lambda k: [1.0, -0.5, 2.0, 0.3, -1.5][(k // 10) % 5]))

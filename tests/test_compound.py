@@ -169,6 +169,36 @@ def test_dynamic_transfer_cancels_a_constant_fast_array_that_chopped_transfers()
     np.testing.assert_array_equal(dynamic.state_dict()["past_mean"], a)
 
 
+@pytest.mark.parametrize("kind, kw, counts", [
+    ("buffered", dict(thres_scale=2.0, momentum=0.1), [[7, -9, 10, 2], [-5, 9, -10, 9], [0, 10, -4, -10]]),
+    ("chopped", dict(in_chop_prob=0.25, in_chop_random=False, momentum=0.3, auto_granularity=100.0),
+     [[2, -4, 8, 0], [-1, 5, -10, 2], [0, 17, 0, -7]]),
+    ("dynamic", dict(in_chop_prob=0.25, tail_weightening=1.0),
+     [[26, -28, 27, 9], [-22, 28, -27, 27], [0, 25, -16, -26]]),
+])
+def test_row_transfers_match_aihwkit(kind, kw, counts):
+    """``transfer_columns=False``, A rescaled every 10 samples, 150 samples: aihwkit 1.2.0's pulse counts."""
+    a = np.array([[0.013, -0.027, 0.051, 0.002], [-0.009, 0.033, -0.071, 0.018], [0.0, 0.121, -0.004, -0.044]],
+                 dtype=np.float32)
+    cls = {"buffered": BufferedTransferConfig, "chopped": ChoppedTransferConfig, "dynamic": DynamicTransferConfig}
+    comp = _compound(cls[kind](transfer_forward=PERFECT, transfer_every=1.0, units_in_mbatch=False, transfer_lr=3.0,
+                               transfer_columns=False, **kw))
+    assert (comp.n_lines, comp.line_length) == (3, 4)
+    for k in range(150):
+        if k % 10 == 0:
+            comp.fast.set_weights(a * np.float32([1.0, -0.5, 2.0, 0.3, -1.5][(k // 10) % 5]))
+        _transfer_only(comp, 0.5, 1)
+    np.testing.assert_array_equal(np.round(comp.slow.get_weights() / DW).astype(int), counts)
+
+
+def test_row_transfer_reads_a_row_of_the_fast_array_exactly():
+    comp = _compound(BufferedTransferConfig(transfer_forward=PERFECT, transfer_columns=False), rows=5, cols=7)
+    a = _rand((5, 7), 1, -0.5, 0.5)
+    comp.fast.set_weights(a)
+    for i in range(5):
+        np.testing.assert_array_equal(comp.read_line(i), a[i])
+
+
 def test_accumulate_and_fire_clips_to_desired_bl_and_keeps_sign():
     h = np.zeros(4, dtype=np.float32)
     n = accumulate_and_fire(h, np.array([5.7, -5.7, 0.99, -1.0], np.float32), 3, 0.0, forget_buffer=False)
@@ -239,8 +269,14 @@ def test_chopper_signs_of_the_fast_update_match_aihwkit():
                                          w_max_dtod=0.0, w_min_dtod=0.0))
     comp.set_choppers([1, -1, 1, -1], [-1, 1, 1])
     comp.update(np.ones((5, 4)), np.ones((5, 3)), 0.1)
-    np.testing.assert_array_equal(np.sign(comp.fast.get_weights()),
-                                  [[1, -1, 1, -1], [-1, 1, -1, 1], [-1, 1, -1, 1]])
+    signs = [[1, -1, 1, -1], [-1, 1, -1, 1], [-1, 1, -1, 1]]
+    np.testing.assert_array_equal(np.sign(comp.fast.get_weights()), signs)
+    # row transfers: the input choppers belong to the rows, the output choppers to the columns
+    rows = _compound(ChoppedTransferConfig(in_chop_prob=0.0, transfer_every=0.0, fast_lr=0.5, transfer_columns=False),
+                     device=comp.fast.device)
+    rows.set_choppers([-1, 1, 1], [1, -1, 1, -1])
+    rows.update(np.ones((5, 4)), np.ones((5, 3)), 0.1)
+    np.testing.assert_array_equal(np.sign(rows.fast.get_weights()), signs)
 
 
 def test_transfer_undoes_the_chopper_sign():
@@ -306,6 +342,12 @@ def test_gamma_mixes_the_dechopped_fast_array_into_the_visible_weight():
     x, d = _rand((5, 4), 10), _rand((5, 3), 11)
     np.testing.assert_allclose(comp.forward(x), x @ w.T, atol=1e-6)
     np.testing.assert_allclose(comp.backward(d), d @ w, atol=1e-6)
+    rows = _compound(cfg.replace(transfer_columns=False), rows=3, cols=4)
+    rows.fast.set_weights(a)
+    rows.slow.set_weights(c)
+    rows.set_choppers(out_chop, in_chop)  # rows: c^in along the rows, c^out along the columns
+    np.testing.assert_allclose(rows.get_weights(), w, atol=1e-7)
+    np.testing.assert_allclose(rows.forward(x), x @ w.T, atol=1e-6)
     zero_gamma = _compound(cfg.replace(gamma=0.0))
     zero_gamma.fast.set_weights(a)
     zero_gamma.slow.set_weights(c)
@@ -360,7 +402,7 @@ def test_configs_round_trip_and_refuse_unimplemented_fields():
         assert transfer_config_from_dict(cfg.to_dict()) == cfg
     assert BufferedTransferConfig().momentum == 0.1 and ChoppedTransferConfig().momentum == 0.0
     assert ChoppedTransferConfig().units_in_mbatch is False and BufferedTransferConfig().units_in_mbatch is True
-    for field, value in (("transfer_columns", False), ("with_reset_prob", 0.5), ("random_selection", True),
+    for field, value in (("with_reset_prob", 0.5), ("random_selection", True),
                          ("step", 2.0)):
         with pytest.raises(ValueError, match=field):
             BufferedTransferConfig(**{field: value})
@@ -393,6 +435,7 @@ def _train(comp, steps, seed):
     BufferedTransferConfig(transfer_lr=5.0, n_reads_per_transfer=2, units_in_mbatch=False, transfer_every=2.0),
     DynamicTransferConfig(in_chop_prob=0.4, in_chop_random=True, transfer_lr=20.0, momentum=0.3,
                           tail_weightening=1.0),
+    ChoppedTransferConfig(transfer_columns=False, out_chop_prob=0.3, transfer_lr=20.0, momentum=0.3),
 ])
 def test_checkpoint_resume_is_bit_identical(cfg):
     dev = SoftBounds(dw_min=0.005)  # d2d spread, c2c noise, noisy default periphery
