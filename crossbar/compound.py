@@ -23,8 +23,8 @@ are :class:`CrossbarArray` s of shape ``(rows, cols) = (outputs, inputs)``.
 3. the sample counter ``k`` advances; if ``k % T == 0`` a transfer follows, with ``T`` =
    ``ceil(transfer_every * batch)`` (``units_in_mbatch``) or ``round(transfer_every)`` samples.
 
-**Transfer** of ``n_reads_per_transfer`` columns ``j`` (consecutive, from where the last one
-stopped, wrapping): transfer rate ``eta_T = transfer_lr (* lr if scale_transfer_lr) (* gamma if gamma > 0)``;
+**Transfer** of ``min(n_reads_per_transfer, cols)`` columns ``j`` (consecutive, from where the last one
+stopped or, with ``random_selection`` (TTv2 only), from a uniformly drawn column, wrapping): transfer rate ``eta_T = transfer_lr (* lr if scale_transfer_lr) (* gamma if gamma > 0)``;
 (with ``transfer_columns=False`` read "row" for "column" throughout, ``A^T e_j`` for ``A e_j``,
 ``rows`` for ``cols``):
 
@@ -310,8 +310,12 @@ class TransferCompound:
         return eta / g
 
     def _transfer(self, lr: float) -> None:
+        """One transfer event: ``min(n_reads_per_transfer, n_lines)`` consecutive lines from the pointer
+        (or, with ``random_selection``, from a uniformly drawn line), wrapping."""
         scale = np.float32(self.buffer_scale(lr))
-        for _ in range(self.transfer.n_reads_per_transfer):
+        if self.transfer.random_selection:
+            self._column = min(int(np.floor(self._uniforms(1)[0] * self.n_lines)), self.n_lines - 1)
+        for _ in range(min(self.transfer.n_reads_per_transfer, self.n_lines)):
             if scale != 0:
                 self._transfer_column(self._column, scale)
             self._column = (self._column + 1) % self.n_lines

@@ -11,7 +11,7 @@ config keeps its shape, but any value other than the default raises ``ValueError
 naming the field (nothing is silently ignored).  Not implemented:
 
 * ``with_reset_prob > 0`` (aihwkit's buffered device ignores it; the chopped one refuses it);
-* ``random_selection=True``; a negative ``transfer_every`` (aihwkit's automatic period);
+* a negative ``transfer_every`` (aihwkit's automatic period);
 * ``step != 1`` (xbarsim writes exactly ``n`` pulses per buffer crossing, see below);
 * a ``transfer_update`` with ``update_management`` or ``update_bl_management``: only its
   ``desired_bl`` (the most pulses one transfer writes into a cell) is used.
@@ -71,7 +71,7 @@ class TransferConfig(Serialisable):
     transfer_columns: bool = True
     #: probability of resetting a transferred column of A (not implemented: must be 0)
     with_reset_prob: float = 0.0
-    #: start each transfer at a random column (not implemented: must be False)
+    #: start each transfer at a uniformly drawn line instead of the next one (TTv2 only, as aihwkit)
     random_selection: bool = False
     #: learning rate of the fast array's gradient update (``<= 0``: the optimizer's lr)
     fast_lr: float = 1.0
@@ -121,7 +121,7 @@ class TransferConfig(Serialisable):
         if up.update_management or up.update_bl_management:
             raise ValueError(f"{n}.transfer_update: update_management and update_bl_management must be False "
                              f"(xbarsim writes transfers as exact pulse counts; only desired_bl is used)")
-        for fname, allowed in (("with_reset_prob", 0.0), ("random_selection", False), ("step", 1.0)):
+        for fname, allowed in (("with_reset_prob", 0.0), ("step", 1.0)):
             if getattr(self, fname) != allowed:
                 raise ValueError(f"{n}.{fname} = {getattr(self, fname)!r} is not implemented in xbarsim; "
                                  f"allowed: {allowed!r}")
@@ -212,6 +212,9 @@ class ChoppedTransferConfig(TransferConfig):
         if self.n_reads_per_transfer != 1:
             raise ValueError(f"{n}.n_reads_per_transfer = {self.n_reads_per_transfer!r}: the chopped transfer "
                              f"reads exactly one column per event (as aihwkit); allowed: 1")
+        if self.random_selection:
+            raise ValueError(f"{n}.random_selection = True: the chopped transfer is sequential (as aihwkit); "
+                             f"allowed: False")
 
 
 @dataclass(frozen=True)

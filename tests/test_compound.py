@@ -242,6 +242,25 @@ def test_transfer_period_counts_samples_or_batches():
     assert never.counters["transfer_reads"] == 0
 
 
+def test_random_selection_reads_lines_uniformly_and_n_reads_is_capped_at_the_line_count():
+    """Buffer below threshold: ``H[:, j] = k_j a_j scale`` counts the reads ``k_j`` of column ``j``."""
+    cols, events = 4, 400
+    cfg = BufferedTransferConfig(transfer_forward=PERFECT, units_in_mbatch=False, transfer_every=1.0,
+                                 random_selection=True, transfer_lr=1e-4)
+    comp = _compound(cfg, rows=1, cols=cols)
+    comp.fast.set_weights(np.full((1, cols), 0.01, np.float32))
+    _transfer_only(comp, 0.1, events)
+    reads = comp.buffer[0] / (0.01 * comp.buffer_scale(0.1))
+    np.testing.assert_allclose(reads.sum(), events, rtol=1e-4)
+    p = 1 / cols
+    assert np.all(np.abs(reads - events * p) < 4 * np.sqrt(events * p * (1 - p))), reads
+    assert np.unique(np.round(reads)).size > 1  # not a fixed rotation
+    capped = _compound(cfg.replace(random_selection=False, n_reads_per_transfer=10), rows=1, cols=cols)
+    capped.fast.set_weights(np.full((1, cols), 0.01, np.float32))
+    _transfer_only(capped, 0.1, 3)
+    assert capped.counters["transfer_reads"] == 3 * cols
+
+
 # ------------------------------------------------------------------ choppers
 def _signed_pair(in_chop, out_chop, cfg, seed=4):
     plain, chopped = _compound(cfg, seed=seed), _compound(cfg, seed=seed)
@@ -402,10 +421,11 @@ def test_configs_round_trip_and_refuse_unimplemented_fields():
         assert transfer_config_from_dict(cfg.to_dict()) == cfg
     assert BufferedTransferConfig().momentum == 0.1 and ChoppedTransferConfig().momentum == 0.0
     assert ChoppedTransferConfig().units_in_mbatch is False and BufferedTransferConfig().units_in_mbatch is True
-    for field, value in (("with_reset_prob", 0.5), ("random_selection", True),
-                         ("step", 2.0)):
+    for field, value in (("with_reset_prob", 0.5), ("step", 2.0)):
         with pytest.raises(ValueError, match=field):
             BufferedTransferConfig(**{field: value})
+    with pytest.raises(ValueError, match="random_selection"):
+        ChoppedTransferConfig(random_selection=True)
     with pytest.raises(ValueError, match="n_reads_per_transfer"):
         ChoppedTransferConfig(n_reads_per_transfer=2)
     with pytest.raises(ValueError, match="transfer_update"):
