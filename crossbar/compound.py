@@ -149,7 +149,7 @@ class TransferCompound:
         self._out_chopper = np.zeros(self.line_length, dtype=bool)
         self._samples = 0  # aihwkit current_update_idx_
         self._column = 0  # aihwkit current_slice_indices_[0]: the next line (column, or row) to transfer
-        self._passes = 0  # aihwkit transfer_counter_ (full passes over the columns)
+        self._passes = 0  # aihwkit transfer_counter_ (full passes over the lines)
         self._m_x = 0.0
         self._m_d = 0.0
         self._count_lr = 0.0
