@@ -13,13 +13,14 @@ from .convert import convert_to_analog, replace_layers
 from .basis import BasisDecomposition, BasisNet, BasisNModel
 from .basis_schedule import Schedule, basisn_schedule, conventional_schedule
 from .layers import AnalogConv2d, AnalogLayer, AnalogLinear, apply_pending_updates
-from .provider import ArrayBank, ArrayProvider, BankedMatrix, LRUPlacement, OwnArray, provider_from_dict
+from .provider import (ArrayBank, ArrayProvider, BankedMatrix, LRUPlacement, OwnArray, TransferArrays,
+                       provider_from_dict)
 from .reference import REFERENCE_MODES, REFERENCE_PLACEMENTS, ReferenceConfig, apply_reference, program_reference
 
 __all__ = [
     "AnalogConfig", "AnalogLayer", "AnalogLinear", "AnalogConv2d", "convert_to_analog", "replace_layers",
     "AnalogMVM", "PendingUpdate", "pop_pending_update", "clear_pending_update", "apply_pending_updates",
-    "ArrayProvider", "OwnArray", "ArrayBank", "BankedMatrix", "LRUPlacement", "provider_from_dict",
+    "ArrayProvider", "OwnArray", "TransferArrays", "ArrayBank", "BankedMatrix", "LRUPlacement", "provider_from_dict",
     "BasisDecomposition", "BasisNet", "BasisNModel", "Schedule", "basisn_schedule", "conventional_schedule",
     "ReferenceConfig", "apply_reference", "program_reference", "REFERENCE_MODES", "REFERENCE_PLACEMENTS",
 ]

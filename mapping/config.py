@@ -78,7 +78,9 @@ class AnalogConfig(Serialisable):
     array_provider:
         Where the layer's matrix is stored (:mod:`xbarsim.mapping.provider`).
         ``None`` (default): one :class:`xbarsim.crossbar.CrossbarArray` per layer,
-        built from this config.  An :class:`xbarsim.mapping.ArrayBank`: every layer
+        built from this config.  :class:`xbarsim.mapping.TransferArrays`: one Tiki-Taka
+        :class:`xbarsim.crossbar.TransferCompound` per layer (trained by ``AnalogSGD``).
+        An :class:`xbarsim.mapping.ArrayBank`: every layer
         whose config holds the same bank draws its weights from its shared physical
         arrays (inference only).  ``to_dict`` stores the bank's description;
         ``from_dict`` builds a fresh, empty bank from it.
@@ -114,7 +116,7 @@ class AnalogConfig(Serialisable):
         _require_nonnegative("programming_noise", self.programming_noise)
         if self.array_provider is not None and not isinstance(self.array_provider, ArrayProvider):
             raise ValueError(f"AnalogConfig.array_provider must be None or a xbarsim.mapping.ArrayProvider "
-                             f"(OwnArray, ArrayBank), got {self.array_provider!r}")
+                             f"(OwnArray, TransferArrays, ArrayBank), got {self.array_provider!r}")
 
     # ------------------------------------------------------------------
     @property

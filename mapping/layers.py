@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xbarsim.crossbar import CrossbarArray, update_arrays
+from xbarsim.crossbar import CrossbarArray, TransferCompound, update_arrays
 
 from .analog_function import AnalogMVM
 from .config import AnalogConfig
@@ -256,10 +256,11 @@ class AnalogLayer(nn.Module):
             raise ValueError(f"checkpoint has analog_bias={state['analog_bias']} but this layer has "
                              f"analog_bias={self.analog_bias}")
         array_state = _torch_tree_to_numpy(state["array"])
-        if not isinstance(self.array, CrossbarArray):  # a provider's storage (e.g. BankedMatrix) loads itself
+        if not isinstance(self.array, (CrossbarArray, TransferCompound)):  # e.g. a BankedMatrix loads itself
             self.array.load_state_dict(array_state)
             return
-        array = CrossbarArray.from_state_dict(array_state)
+        kind = TransferCompound if array_state.get("kind") == "transfer_compound" else CrossbarArray
+        array = kind.from_state_dict(array_state)
         if (array.rows, array.cols) != (self.array.rows, self.array.cols):
             raise ValueError(f"checkpoint array is {array.rows}x{array.cols}, this layer's is "
                              f"{self.array.rows}x{self.array.cols}")
@@ -423,7 +424,8 @@ def apply_pending_updates(updates: list, overlap: bool = False) -> None:
 
     Same result, bit for bit, as ``pending.apply(lr)`` on each in turn
     (:func:`xbarsim.crossbar.update_arrays`).  A layer that overrides ``apply_update``
-    is updated through its override.  With ``overlap`` the plain layers' pulses
+    is updated through its override, a layer whose storage is not a ``CrossbarArray``
+    (a :class:`xbarsim.crossbar.TransferCompound`) through its own ``update``.  With ``overlap`` the plain layers' pulses
     are left in flight (``update_arrays(..., defer=True)``): each array finishes
     its own update when it is next used, so the first layers' next reads
     overlap with the pulses of the deeper ones.
@@ -431,7 +433,8 @@ def apply_pending_updates(updates: list, overlap: bool = False) -> None:
     plain, custom = [], []
     for pending, lr in updates:
         overridden = type(pending.layer).apply_update is not AnalogLayer.apply_update
-        (custom if overridden else plain).append((pending, lr))
+        compound = not isinstance(pending.layer.array, CrossbarArray)  # e.g. a TransferCompound: its own update
+        (custom if overridden or compound else plain).append((pending, lr))
     update_arrays([(p.layer.array, p.x, p.d, float(lr)) for p, lr in plain], defer=overlap)
     for pending, lr in custom:
         pending.apply(lr)

@@ -17,6 +17,12 @@ that holds its ``(rows, cols) = (outputs, inputs)`` matrix:
     Every programming pass is a full :meth:`CrossbarArray.set_weights` and shows
     up in the arrays' ``cells_programmed`` counter.
 
+Tiki-Taka, :class:`TransferArrays`
+    a :class:`xbarsim.crossbar.TransferCompound` per layer: the layer's device, periphery and
+    update config build the fast array A (and, unless ``slow_device`` is given, the slow
+    array C); ``transfer`` (TTv2 or c-TTv2) says how A is transferred into C.  The layer's
+    ``io`` reads C; A is read through ``transfer.transfer_forward``.
+
 A :class:`BankedMatrix` is inference-only: its ``backward`` and ``update``
 raise ``NotImplementedError`` (train with one array per layer, then load the
 weights with ``set_weights``).
@@ -28,11 +34,13 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from xbarsim.crossbar import CrossbarArray, IOConfig
+from xbarsim.crossbar import CrossbarArray, IOConfig, TransferCompound, TransferConfig
+from xbarsim.crossbar.compound_config import transfer_config_from_dict
 from xbarsim.devices import DeviceConfig, IdealDevice
 from xbarsim.devices.validation import require_number
 
-__all__ = ["ArrayProvider", "OwnArray", "ArrayBank", "BankedMatrix", "LRUPlacement", "provider_from_dict"]
+__all__ = ["ArrayProvider", "OwnArray", "TransferArrays", "ArrayBank", "BankedMatrix", "LRUPlacement",
+           "provider_from_dict"]
 
 _COUNTER_KEYS = ("forward_mvm", "backward_mvm", "dac", "adc", "updates", "bm_repeats", "pulse_total",
                  "cells_programmed", "program_calls")
@@ -104,6 +112,42 @@ class OwnArray(ArrayProvider):
 
     def __repr__(self) -> str:
         return "OwnArray()"
+
+
+class TransferArrays(ArrayProvider):
+    """One :class:`TransferCompound` (Tiki-Taka: fast A, slow C, buffer H) per layer.
+
+    Args:
+        transfer: :class:`xbarsim.crossbar.BufferedTransferConfig` (TTv2) or
+            :class:`xbarsim.crossbar.ChoppedTransferConfig` (c-TTv2).
+        slow_device: cell model of C (default: the layer's ``device``, which A always uses).
+    """
+
+    kind = "transfer"
+
+    def __init__(self, transfer: TransferConfig, slow_device: DeviceConfig | None = None) -> None:
+        if not isinstance(transfer, TransferConfig) or type(transfer) is TransferConfig:
+            raise ValueError(f"TransferArrays.transfer must be a Buffered-, Chopped- or DynamicTransferConfig, "
+                             f"got {transfer!r}")
+        if slow_device is not None and not isinstance(slow_device, DeviceConfig):
+            raise ValueError(f"TransferArrays.slow_device must be None or a DeviceConfig, got {slow_device!r}")
+        self.transfer, self.slow_device = transfer, slow_device
+
+    def array_for(self, rows: int, cols: int, seed: int, array_kwargs: dict) -> TransferCompound:
+        return TransferCompound(rows, cols, self.transfer, slow_device=self.slow_device, seed=seed, **array_kwargs)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "transfer": self.transfer.to_dict(),
+                "slow_device": None if self.slow_device is None else self.slow_device.to_dict()}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TransferArrays) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.transfer))
+
+    def __repr__(self) -> str:
+        return f"TransferArrays({self.transfer!r}, slow_device={self.slow_device!r})"
 
 
 class ArrayBank(ArrayProvider):
@@ -210,7 +254,11 @@ def provider_from_dict(d: dict | None) -> ArrayProvider | None:
     if kind == "bank":
         return ArrayBank(d["n_arrays"], d["array_rows"], d["array_cols"], device=DeviceConfig.from_dict(d["device"]),
                          io=IOConfig.from_dict(d["io"]), seed=d["seed"])
-    raise ValueError(f"array_provider kind must be 'own' or 'bank', got {kind!r}")
+    if kind == "transfer":
+        slow = d.get("slow_device")
+        return TransferArrays(transfer_config_from_dict(d["transfer"]),
+                              slow_device=None if slow is None else DeviceConfig.from_dict(slow))
+    raise ValueError(f"array_provider kind must be 'own', 'transfer' or 'bank', got {kind!r}")
 
 
 class BankedMatrix:

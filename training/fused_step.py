@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xbarsim.crossbar import UpdateRound
+from xbarsim.crossbar import CrossbarArray, UpdateRound
 from xbarsim.mapping import AnalogLinear
 
 from .analog_sgd import AnalogSGD
@@ -79,6 +79,8 @@ class MLPStep:
         body = mods[:-1]
         layers, acts = body[0::2], body[1::2]
         if len(layers) != len(acts) + 1 or not all(type(m) is AnalogLinear for m in layers):
+            return None
+        if not all(type(m.array) is CrossbarArray for m in layers):  # e.g. a TransferCompound: autograd path
             return None
         if not all(type(a) in _ACTIVATIONS and not getattr(a, "inplace", False) for a in acts):
             return None
