@@ -12,6 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("crossbar", "devices", "training")
 MAX_PARAMS = 8
+pytestmark = pytest.mark.skipif(not (ROOT / "crossbar").is_dir(), reason="the sources are not beside tests/ "
+                                "(run from the checkout)")
 
 
 def _is_njit(dec: ast.expr) -> bool:

@@ -16,6 +16,8 @@ from xbarsim.experiments.repro import REPRODUCTIONS
 from xbarsim.experiments.repro.base import build_summary
 
 FIGURES = Path(__file__).resolve().parents[1] / "experiments" / "figures"
+pytestmark = pytest.mark.skipif(not FIGURES.is_dir(), reason="experiments/figures is not beside tests/ "
+                                "(run from the checkout)")
 
 
 def _committed(name: str) -> tuple[Path, dict]:

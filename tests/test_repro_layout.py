@@ -6,6 +6,8 @@ import pytest
 
 REPRO = Path(__file__).resolve().parents[1] / "experiments" / "repro"
 MODULES = sorted(REPRO.rglob("*.py"))
+pytestmark = pytest.mark.skipif(not REPRO.is_dir(), reason="experiments/repro is not beside tests/ "
+                                "(run from the checkout)")
 
 
 def test_every_reproduction_is_a_package_with_its_notes_beside_its_figures():
