@@ -93,6 +93,14 @@ class IOConfig(Serialisable):
         return self.inp_res * 2.0 * self.inp_bound if self.inp_res > 0 else 0.0
 
     @property
+    def bm_limit(self) -> float:
+        """Largest total input reduction of iterative bound management: ``min(max_bm_factor, max_bm_res / inp_res)``."""
+        limit = self.max_bm_factor
+        if self.inp_res > 0:
+            limit = min(limit, self.max_bm_res / self.inp_res)
+        return float(limit)
+
+    @property
     def out_step(self) -> float:
         """ADC step in output units (0 = unquantised)."""
         return self.out_res * 2.0 * self.out_bound if self.out_res > 0 else 0.0

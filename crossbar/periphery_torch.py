@@ -21,7 +21,7 @@ stages, in this order (aihwkit's analog MVM, ``simulator/tiles/analog_mvm.py``, 
    \Delta_{out}, \pm b_{out})`, :math:`\Delta_{out}` = ``out_res * 2 * out_bound``;
 6. bound management (``iterative``, forward reads only): a sample with any output
    :math:`|\mathrm{round}(y/\Delta_{out})\,\Delta_{out}| > b_{out}` is read again from stage 2
-   with :math:`f \leftarrow 2f`, while :math:`2f \le` :func:`bm_limit` ``(io)``;
+   with :math:`f \leftarrow 2f`, while :math:`2f \le` ``io.bm_limit``;
 7. the digital result :math:`s f\, y_q`; a sample with ``s = 0`` reads 0.
 
 ``round`` is round-half-to-even (``numpy.rint``), computed as ``round(v * (1/step)) * step``
@@ -43,7 +43,6 @@ The compiled twin is :func:`xbarsim.crossbar.kernels._read_tiles` (and ``Crossba
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Union
 
 import torch
@@ -51,7 +50,7 @@ import torch
 from .config import IOConfig
 
 __all__ = ["read", "noise_management_scale", "dac", "weight_noise_std", "add_noise", "quantize", "clip",
-           "ste_round", "bm_limit", "finite_abs"]
+           "ste_round", "finite_abs"]
 
 Scale = Union[float, torch.Tensor]  # a stage parameter: one value, or one per sample / output
 
@@ -142,11 +141,6 @@ def weight_noise_std(io: IOConfig, w: torch.Tensor, xq: torch.Tensor) -> Optiona
     return io.w_noise * torch.sqrt((xq.detach() ** 2) @ w.detach().abs().T)
 
 
-def bm_limit(io: IOConfig) -> float:
-    """The largest bound-management factor: ``min(max_bm_factor, max_bm_res / inp_res)`` (``inp_res > 0``)."""
-    return min(io.max_bm_factor, io.max_bm_res / io.inp_res if io.inp_res > 0 else math.inf)
-
-
 def read(x: torch.Tensor, w: torch.Tensor, io: IOConfig, generator: Optional[torch.Generator] = None,
          bound_management: bool = True) -> torch.Tensor:
     """One read ``x (N, n_in) -> (N, n_out)`` of ``w (n_out, n_in)`` through ``io`` (stages 1-7 above).
@@ -178,7 +172,7 @@ def read(x: torch.Tensor, w: torch.Tensor, io: IOConfig, generator: Optional[tor
     f = torch.ones_like(s)
     y, sat = once(f)
     if bound_management and io.bound_management == "iterative":
-        limit = bm_limit(io)
+        limit = io.bm_limit
         while bool(sat.any()):
             retry = sat & (2 * f <= limit)
             if not bool(retry.any()):

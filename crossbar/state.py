@@ -68,19 +68,11 @@ class ReadParams(NamedTuple):
     bm_limit: float
 
 
-def bm_limit(io: IOConfig) -> float:
-    """Largest total input reduction of iterative bound management."""
-    limit = io.max_bm_factor
-    if io.inp_res > 0:
-        limit = min(limit, io.max_bm_res / io.inp_res)
-    return float(limit)
-
-
 def read_params(io: IOConfig, transposed: bool) -> ReadParams:
     """``io`` as the compiled read sees it; the transposed read never uses bound management."""
     return ReadParams(NM_MODE[io.noise_management], float(io.nm_thres), float(io.inp_step), float(io.inp_bound),
                       float(io.inp_noise), float(io.out_noise), float(io.out_step), float(io.out_bound),
-                      not transposed and io.bound_management == "iterative", bm_limit(io))
+                      not transposed and io.bound_management == "iterative", io.bm_limit)
 
 
 class UpdateParams(NamedTuple):

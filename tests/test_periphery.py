@@ -143,7 +143,7 @@ def test_forward_read_equals_the_reference(impl, batch, name):
     w, x = _data(batch, seed=batch)
     ref, clear = reference_read(x, w, io, bound_management=True)
     y = READS[impl](x, w, io)
-    limit = periphery_torch.bm_limit(io) if io.bound_management == "iterative" else 1.0
+    limit = io.bm_limit if io.bound_management == "iterative" else 1.0
     s_max = float(_nm_scale(x, io).max())
     _assert_matches_reference(y, ref, clear, io, s_max * limit)
 
