@@ -44,7 +44,7 @@ import numpy as np
 
 from .layout import (C_B_MAX, C_B_MIN, C_DECAY, C_DIFFUSION, C_SCALE_DOWN, C_SCALE_UP, C_SLOPE_DOWN, C_SLOPE_UP,
                      G_DW_MIN_STD, G_MODEL_PARAMS, G_MULT_NOISE, G_WRITE_NOISE, N_CELL)
-from .validation import Serialisable, require_bool, require_number
+from .validation import Serialisable, from_tagged_dict, require_bool, require_number, tagged_dict
 
 _REGISTRY: dict[str, type["DeviceConfig"]] = {}
 
@@ -71,20 +71,11 @@ class DeviceConfig(Serialisable):
     # -- serialisation -------------------------------------------------
     def to_dict(self) -> dict:
         """Plain dict with a ``type`` key; inverse of :meth:`from_dict`."""
-        d = {"type": type(self).__name__}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            d[f.name] = list(v) if isinstance(v, tuple) else v
-        return d
+        return tagged_dict(self)
 
     @staticmethod
     def from_dict(d: dict) -> "DeviceConfig":
-        d = dict(d)
-        name = d.pop("type", None)
-        if name not in _REGISTRY:
-            raise ValueError(f"device type {name!r} is unknown; choose one of {sorted(_REGISTRY)}")
-        _REGISTRY[name].check_keys(d)
-        return _REGISTRY[name](**d)
+        return from_tagged_dict(_REGISTRY, d, "device")
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -22,13 +22,12 @@ stored one.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .validation import Serialisable
+from .validation import Serialisable, from_tagged_dict, tagged_dict
 
 __all__ = ["ConductanceTimeModel", "ProgrammedCells", "conductance_time_model_from_dict",
            "conductance_time_model_names"]
@@ -73,11 +72,7 @@ class ConductanceTimeModel(Serialisable):
 
     # -- serialisation -----------------------------------------------------------
     def to_dict(self) -> dict:
-        d: dict[str, Any] = {"type": type(self).__name__}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            d[f.name] = list(v) if isinstance(v, tuple) else v
-        return d
+        return tagged_dict(self)
 
     @staticmethod
     def from_dict(d: dict) -> "ConductanceTimeModel":
@@ -90,13 +85,7 @@ def conductance_time_model_names() -> list[str]:
 
 def conductance_time_model_from_dict(d: dict) -> ConductanceTimeModel:
     """Rebuild a model from :meth:`ConductanceTimeModel.to_dict`; unknown types or keys raise."""
-    d = dict(d)
-    name = d.pop("type", None)
-    if name not in _REGISTRY:
-        raise ValueError(f"conductance-time model type {name!r} is unknown; choose one of {sorted(_REGISTRY)}")
-    cls = _REGISTRY[name]
-    cls.check_keys(d)
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    return from_tagged_dict(_REGISTRY, d, "conductance-time model")
 
 
 def check_time(owner: str, t: Any) -> float:

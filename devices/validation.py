@@ -43,6 +43,26 @@ class Serialisable:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
 
+def tagged_dict(obj: Any) -> dict:
+    """A config's fields as a plain dict with a ``type`` key naming its class (tuples stored as lists)."""
+    d: dict[str, Any] = {"type": type(obj).__name__}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        d[f.name] = list(v) if isinstance(v, tuple) else v
+    return d
+
+
+def from_tagged_dict(registry: dict, d: dict, what: str) -> Any:
+    """Inverse of :func:`tagged_dict` over ``registry`` (class name -> class); unknown types or fields raise."""
+    d = dict(d)
+    name = d.pop("type", None)
+    if name not in registry:
+        raise ValueError(f"{what} type {name!r} is unknown; choose one of {sorted(registry)}")
+    cls = registry[name]
+    cls.check_keys(d)
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
 def _fmt_interval(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
     left = "(" if (lo_open or lo is None) else "["
     right = ")" if (hi_open or hi is None) else "]"
